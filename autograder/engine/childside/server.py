@@ -1,0 +1,298 @@
+"""The sandboxed child: sets up its own isolation, then serves call requests from the grader.
+
+Started by ``autograder.engine.sandbox`` as ``python -I -c BOOT CONFIG_JSON``, possibly inside
+``unshare`` (new network, mount and PID namespaces). Steps, in order:
+
+1. (namespaces) hide the grader's files behind empty tmpfs mounts, re-expose the Python
+   installation and the scratch folder, then fork: this process stays as the namespace's PID 1
+   and reaps, the fork goes on. When the fork exits, the kernel kills everything left in the
+   namespace, including processes that called ``setsid``.
+2. resource limits, then (when started as root) a switch to an unprivileged uid.
+3. serve requests on the protocol pipes until the grader closes them.
+
+Student code runs only in step 3. Nothing here is secret: the student may read or patch this
+module, and gains nothing, because every verdict is computed in the grader from returned values.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib
+import importlib.abc
+import json
+import os
+import resource
+import sys
+import traceback
+import types
+
+import numpy as np
+
+from . import protocol
+
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1, 2, 4, 32, 4096, 16384, 1 << 18)
+PR_SET_NO_NEW_PRIVS = 38
+MAX_MESSAGE_CHARS = 4000
+
+
+def main(config_json: str) -> None:
+    config = json.loads(config_json)
+    if config["namespaces"]:
+        _isolate_filesystem(config["hide"], config["expose_ro"], config["expose_rw"])
+        _become_reaper_of_forked_worker()
+    _apply_limits(config["limits"])
+    if config["uid"] is not None:
+        _drop_privileges(config["uid"])
+    os.chdir(config["workdir"])
+    sys.path[:] = [config["workdir"]] + [p for p in sys.path if p and not p.startswith(config["runtime"])]
+    Server(config).serve()
+
+
+# --- isolation (runs as root in the new namespaces, before any student code) ----------------
+
+def _mount(source, target, fstype, flags, data=None) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    rc = libc.mount(source.encode() if source else None, target.encode(),
+                    fstype.encode() if fstype else None, flags, data.encode() if data else None)
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def _isolate_filesystem(hide: list, expose_ro: list, expose_rw: list) -> None:
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    # Keep a handle on each exposed path before hiding its parents, then bind it back in place.
+    exposed = {path: os.open(path, os.O_PATH) for path in expose_ro + expose_rw if os.path.exists(path)}
+    for path in hide:
+        if os.path.isdir(path) and not os.path.islink(path):
+            mode = "1777" if path in ("/tmp", "/var/tmp", "/dev/shm") else "755"
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size=64m")
+        elif os.path.isfile(path):
+            _mount("/dev/null", path, None, MS_BIND)
+    for path in sorted(exposed, key=len):
+        if not os.path.exists(path):
+            if os.path.isdir(f"/proc/self/fd/{exposed[path]}"):
+                os.makedirs(path, mode=0o755, exist_ok=True)
+            else:
+                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+                open(path, "a").close()
+        _mount(f"/proc/self/fd/{exposed[path]}", path, None, MS_BIND | MS_REC)
+        if path in expose_ro:
+            _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+        os.close(exposed[path])
+
+
+def _become_reaper_of_forked_worker() -> None:
+    worker = os.fork()
+    if worker == 0:
+        return
+    # PID 1 of the namespace: reap everything, exit with the worker's status.
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        if pid == worker:
+            if os.WIFSIGNALED(status):
+                os._exit(128 + os.WTERMSIG(status))
+            os._exit(os.WEXITSTATUS(status))
+
+
+def _apply_limits(limits: dict) -> None:
+    mb = 1024 * 1024
+    settings = {
+        resource.RLIMIT_AS: limits["memory_mb"] * mb,
+        resource.RLIMIT_CPU: limits["cpu_seconds"],
+        resource.RLIMIT_FSIZE: limits["file_size_mb"] * mb,
+        resource.RLIMIT_NOFILE: 256,
+        resource.RLIMIT_CORE: 0,
+    }
+    if limits.get("nproc") is not None:
+        settings[resource.RLIMIT_NPROC] = limits["nproc"]
+    for which, value in settings.items():
+        hard = resource.getrlimit(which)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(which, (value, value))
+
+
+def _drop_privileges(uid: int) -> None:
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
+# --- serving ------------------------------------------------------------------------------
+
+class _ForbiddenImports(importlib.abc.MetaPathFinder):
+    """Refuses imports of whole packages (e.g. torch in a numpy-only part) with a clear reason."""
+
+    def __init__(self, names: list, reason: str) -> None:
+        self.names, self.reason = set(names), reason
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname.split(".")[0] in self.names:
+            raise ImportError(f"importing {fullname!r} is not allowed here: {self.reason}")
+        return None
+
+
+class StudentFailure(Exception):
+    """Carries a structured error reply back to the grader."""
+
+    def __init__(self, kind: str, message: str, exc: BaseException | None = None, **extra) -> None:
+        super().__init__(message)
+        self.reply = {"ok": False, "kind": kind, "message": message[:MAX_MESSAGE_CHARS], **extra}
+        if exc is not None:
+            self.reply["types"] = [cls.__name__ for cls in type(exc).__mro__][:20]
+            self.reply["type"] = type(exc).__name__
+
+
+class Server:
+    def __init__(self, config: dict) -> None:
+        self.workdir = config["workdir"]
+        self.fd_in, self.fd_out = config["fds"]
+        self.max_bytes = config["limits"]["max_message_mb"] * 1024 * 1024
+        self.objects: dict = {}
+        self.next_id = 1
+
+    def serve(self) -> None:
+        while True:
+            message = protocol.read_message(self.fd_in, self.max_bytes)
+            if message is None:
+                os._exit(0)
+            header, buffers = message
+            out_buffers: list = []
+            try:
+                reply = {"ok": True, **self.dispatch(header, buffers, out_buffers)}
+            except StudentFailure as failure:
+                reply, out_buffers = failure.reply, []
+            except protocol.ProtocolError as exc:
+                reply, out_buffers = {"ok": False, "kind": "bad_request", "message": str(exc)}, []
+            protocol.write_message(self.fd_out, reply, out_buffers)
+
+    def dispatch(self, header: dict, buffers: list, out: list) -> dict:
+        op = header.get("op")
+        if op == "ping":
+            return {}
+        if op == "import":
+            return self.import_module(header["module"], header.get("forbid") or [], header.get("reason", ""))
+        if op == "load_helper":
+            module = types.ModuleType(header["name"])
+            exec(compile(header["source"], f"<grader helper {header['name']}>", "exec"), module.__dict__)
+            sys.modules[header["name"]] = module
+            return {}
+        if op == "put":
+            value = protocol.decode(header["value"], buffers, self.resolve)
+            return {"value": protocol.encode(self.store(value), out)}
+        if op == "release":
+            for ident in header["ids"]:
+                self.objects.pop(ident, None)
+            return {}
+        if op == "call":
+            return self.call(header, buffers, out)
+        raise protocol.ProtocolError(f"unknown op {op!r}")
+
+    # -- ops --
+
+    def import_module(self, name: str, forbid: list, reason: str) -> dict:
+        if forbid and not any(isinstance(f, _ForbiddenImports) for f in sys.meta_path):
+            sys.meta_path.insert(0, _ForbiddenImports(forbid, reason))
+        if name not in sys.modules and not os.path.exists(os.path.join(self.workdir, name + ".py")):
+            raise StudentFailure("missing_module", f"{name}.py is not in the submission")
+        try:
+            module = importlib.import_module(name)
+        except BaseException as exc:  # SyntaxError, SystemExit at import, anything
+            raise StudentFailure("import", _describe(exc), exc, traceback=self.student_frames(exc)) from None
+        names = [n for n, v in vars(module).items() if callable(v) and not n.startswith("_")]
+        return {"functions": sorted(names)}
+
+    def call(self, header: dict, buffers: list, out: list) -> dict:
+        target = header["target"]
+        if "handle" in target:
+            obj = self.lookup(target["handle"])
+        else:
+            obj = sys.modules.get(target["module"])
+            if obj is None:
+                raise StudentFailure("bad_request", f"module {target['module']} was not imported")
+        label = target.get("label", "function")
+        if target.get("attr"):
+            try:
+                obj = getattr(obj, target["attr"])
+            except BaseException as exc:
+                raise StudentFailure("missing_attr", f"{label} not found: {_describe(exc)}") from None
+        if not callable(obj):
+            raise StudentFailure("missing_attr", f"{label} is not callable (it is a {type(obj).__name__})")
+        args = protocol.decode(header.get("args", []), buffers, self.resolve)
+        kwargs = protocol.decode(header.get("kwargs", {}), buffers, self.resolve)
+        check = header.get("check_mutation", False)
+        before = [a.copy() if isinstance(a, np.ndarray) else None for a in args] if check else []
+        result = None
+        for _ in range(max(1, int(header.get("repeat", 1)))):
+            try:
+                result = obj(*args, **kwargs)
+            except BaseException as exc:  # includes SystemExit and KeyboardInterrupt on purpose
+                raise StudentFailure("exception", _describe(exc), exc,
+                                     traceback=self.student_frames(exc)) from None
+        reply: dict = {}
+        if check:
+            reply["mutated"] = [i for i, (a, b) in enumerate(zip(args, before))
+                                if b is not None and not _same_array(a, b)]
+        if header.get("discard"):
+            return reply
+        opaque = header.get("opaque")
+        if opaque == "all":
+            result = self.store(result)
+        elif opaque and isinstance(result, (tuple, list)):
+            result = type(result)(self.store(v) if i in opaque and v is not None else v
+                                  for i, v in enumerate(result))
+        try:
+            reply["value"] = protocol.encode(result, out)
+        except protocol.Unencodable as exc:
+            raise StudentFailure("encode", f"{label} returned {exc}") from None
+        return reply
+
+    # -- objects kept behind handles --
+
+    def store(self, obj) -> protocol.Handle:
+        ident, self.next_id = self.next_id, self.next_id + 1
+        self.objects[ident] = obj
+        return protocol.Handle(ident, type(obj).__name__)
+
+    def lookup(self, ident: int):
+        if ident not in self.objects:
+            raise StudentFailure("stale_handle", f"object {ident} no longer exists in the sandbox")
+        return self.objects[ident]
+
+    def resolve(self, ident: int, type_name: str):
+        return self.lookup(ident)
+
+    def student_frames(self, exc: BaseException) -> list:
+        """The traceback lines that point into the submission (not the grader's own frames)."""
+        frames = traceback.extract_tb(exc.__traceback__)
+        if isinstance(exc, SyntaxError) and exc.filename:
+            frames.append(traceback.FrameSummary(exc.filename, exc.lineno or 0, "<module>",
+                                                 line=(exc.text or "").strip()))
+        lines = []
+        for frame in frames:
+            if frame.filename.startswith(self.workdir):
+                name = os.path.relpath(frame.filename, self.workdir)
+                lines.append(f'File "{name}", line {frame.lineno}, in {frame.name}: {(frame.line or "").strip()}'[:300])
+        return lines[-8:]
+
+
+def _same_array(a, b) -> bool:
+    if not isinstance(a, np.ndarray) or a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: your code called sys.exit({exc.code!r})"[:MAX_MESSAGE_CHARS]
+    try:  # a hostile __str__ may raise or return a non-string
+        text = str(exc)[:MAX_MESSAGE_CHARS]
+    except BaseException:
+        text = "<the exception could not be turned into text>"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -1,0 +1,164 @@
+"""The pytest plugin that turns a hidden suite into scored test results.
+
+Suites are plain pytest files. Metadata only rides on markers (as gradescope-utils' decorators do):
+
+* ``@pytest.mark.weight(3)``             share of the part's points (default 1)
+* ``@pytest.mark.visibility("visible")`` Gradescope visibility (default: the part's)
+* ``@pytest.mark.hint("...")``           shown to the student when the test fails
+
+The test's name is the first line of its docstring. Fixtures offered to suites:
+
+* ``submission``: opens student files as proxies (``submission.module("layers", ...)``)
+* ``grading_options``: the run's options (device, data folder)
+* ``cases``: partial credit; ``cases.run(label, check, *args)`` runs one case and records it;
+  the test scores ``passed / run`` of its weight.
+
+Assertion messages and ``StudentCodeError`` texts are what the student reads, so suites must
+never put expected values in them; pytest's assertion rewriting is turned off for that reason.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from .proxy import Session, StudentCodeError, StudentModule, StudentTimeout
+
+PASS, FAIL = "\N{CHECK MARK}", "\N{BALLOT X}"
+
+
+@dataclasses.dataclass
+class CaseRecord:
+    label: str
+    passed: bool
+    message: str = ""
+
+
+class Cases:
+    """Records the cases of one test; after a time-out, the test's remaining cases are skipped."""
+
+    def __init__(self) -> None:
+        self.records: list[CaseRecord] = []
+        self._timed_out = False
+
+    def run(self, label: str, check, *args, **kwargs) -> bool:
+        if self._timed_out:
+            self.records.append(CaseRecord(label, False, "not run: an earlier case timed out"))
+            return False
+        try:
+            check(*args, **kwargs)
+        except (AssertionError, StudentCodeError) as exc:
+            self._timed_out = isinstance(exc, StudentTimeout)
+            self.records.append(CaseRecord(label, False, str(exc) or type(exc).__name__))
+            return False
+        self.records.append(CaseRecord(label, True))
+        return True
+
+    @property
+    def fraction(self) -> float:
+        return sum(r.passed for r in self.records) / len(self.records)
+
+
+class SubmissionAccess:
+    """What a suite sees of the submission: modules to call, never processes."""
+
+    def __init__(self, session: Session, forbid: tuple, forbid_reason: str) -> None:
+        self._session, self._forbid, self._reason = session, forbid, forbid_reason
+
+    def module(self, name: str, opaque: dict | None = None) -> StudentModule:
+        return StudentModule(self._session, name, opaque, self._forbid, self._reason)
+
+    def load_helper(self, name: str, source: str) -> StudentModule:
+        """Run trusted helper code inside the sandbox (e.g. to drive a student's model there)."""
+        self._session.request({"op": "load_helper", "name": name, "source": source}, [],
+                              f"loading the grader's helper {name}")
+        return StudentModule(self._session, name, {})
+
+
+@dataclasses.dataclass
+class ItemRecord:
+    nodeid: str
+    name: str
+    weight: float
+    visibility: str | None
+    hint: str
+    fraction: float = 0.0
+    output: str = ""
+    grader_error: str = ""
+
+
+class GradingPlugin:
+    """Registered with ``pytest.main(plugins=[...])`` for one part of one submission."""
+
+    def __init__(self, session: Session, options: object = None, forbid: tuple = (),
+                 forbid_reason: str = "") -> None:
+        self.session = session
+        self.options = options
+        self.access = SubmissionAccess(session, forbid, forbid_reason)
+        self.records: list[ItemRecord] = []
+        self._cases: dict[str, Cases] = {}
+
+    @pytest.fixture(scope="session")
+    def submission(self) -> SubmissionAccess:
+        return self.access
+
+    @pytest.fixture(scope="session")
+    def grading_options(self) -> object:
+        """The run's options (device, data folder, ...), as the runner passed them."""
+        return self.options
+
+    @pytest.fixture
+    def cases(self, request) -> Cases:
+        recorder = Cases()
+        self._cases[request.node.nodeid] = recorder
+        return recorder
+
+    def pytest_configure(self, config) -> None:
+        config.addinivalue_line("markers", "weight(n): share of the part's points")
+        config.addinivalue_line("markers", "visibility(v): Gradescope visibility of the test")
+        config.addinivalue_line("markers", "hint(text): shown to the student when the test fails")
+
+    def pytest_collection_modifyitems(self, items) -> None:
+        for item in items:
+            weight = item.get_closest_marker("weight")
+            vis = item.get_closest_marker("visibility")
+            hint = item.get_closest_marker("hint")
+            doc = (getattr(item.function, "__doc__", None) or item.name).strip().splitlines()[0]
+            self.records.append(ItemRecord(
+                nodeid=item.nodeid, name=doc,
+                weight=float(weight.args[0]) if weight else 1.0,
+                visibility=vis.args[0] if vis else None,
+                hint=hint.args[0] if hint else ""))
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        report = outcome.get_result()
+        if report.when == "call" or (report.when == "setup" and report.failed):
+            self._record(item, call)
+
+    def _record(self, item, call) -> None:
+        record = next(r for r in self.records if r.nodeid == item.nodeid)
+        cases = self._cases.get(item.nodeid)
+        exc = call.excinfo.value if call.excinfo is not None else None
+        lines = []
+        if cases is not None and cases.records:
+            record.fraction = cases.fraction
+            lines += [f"{PASS if r.passed else FAIL} {r.label}" + (f": {r.message}" if r.message else "")
+                      for r in cases.records]
+        elif cases is not None and exc is None:
+            record.grader_error = "test recorded no cases"
+        else:
+            record.fraction = 1.0 if exc is None else 0.0
+        if exc is not None:
+            record.fraction = 0.0 if cases is None else record.fraction
+            if isinstance(exc, (AssertionError, StudentCodeError)):
+                lines.append(str(exc) or type(exc).__name__)
+            else:  # a bug in the suite, or a return value so odd that the check itself broke
+                record.grader_error = f"{type(exc).__name__}: {exc}"
+                lines.append(f"The grader could not check this result ({type(exc).__name__}: "
+                             f"{str(exc)[:300]}). Check that your function returns what its "
+                             "docstring promises.")
+        if record.fraction < 1.0 and record.hint:
+            lines.append(f"Hint: {record.hint}")
+        record.output = "\n".join(lines)

@@ -1,0 +1,197 @@
+"""What the hidden tests hold instead of the student's module: a proxy into the sandbox.
+
+``StudentModule("layers", ...)`` behaves like the module ``layers.py`` for the tests: calling
+``student.relu_forward(x)`` encodes ``x``, runs the student's function in the child, and returns
+plain numpy arrays and Python numbers decoded in the grader. Objects the student returns that are
+not plain data (a layer's cache, a model) stay in the child behind a ``Handle`` that can be passed
+back in later calls. Every way student code can fail surfaces as a ``StudentCodeError`` whose text
+is written for the student.
+"""
+from __future__ import annotations
+
+import dataclasses
+import time
+
+from .childside import protocol
+from .childside.protocol import Handle
+from .sandbox import ChildFailed, Sandbox
+
+
+class StudentCodeError(Exception):
+    """Student code failed; ``str(error)`` is a message for the student."""
+
+
+class StudentException(StudentCodeError):
+    """The student's function raised. ``types`` lists the exception's class and its bases."""
+
+    def __init__(self, message: str, type_name: str, types: list, traceback: list) -> None:
+        super().__init__(message + "".join(f"\n    {line}" for line in traceback))
+        self.type_name, self.types, self.traceback = type_name, types, traceback
+
+    def is_a(self, name: str) -> bool:
+        return name in self.types
+
+
+class StudentImportError(StudentCodeError):
+    """The student's file could not be imported (syntax error, forbidden import, ...)."""
+
+
+class MissingFile(StudentCodeError):
+    """The submission lacks the file."""
+
+
+class MissingFunction(StudentCodeError):
+    """The file lacks the function."""
+
+
+class StudentTimeout(StudentCodeError):
+    """The call ran past its time limit (or the part's budget ran out)."""
+
+
+class StudentCrash(StudentCodeError):
+    """The student process died or broke the protocol during the call."""
+
+
+class BadReturnValue(StudentCodeError):
+    """The function returned something that is not plain data."""
+
+
+class StaleHandle(StudentCodeError):
+    """A handle from a student process that has since been restarted."""
+
+
+@dataclasses.dataclass
+class CallResult:
+    value: object
+    mutated_args: list  # indices of array arguments the call modified in place
+
+
+class Session:
+    """The sandbox of one part, with the part's time budget. Tests never see processes."""
+
+    def __init__(self, sandbox: Sandbox, part_timeout: float) -> None:
+        self.sandbox = sandbox
+        self.deadline = time.monotonic() + part_timeout
+        self.part_timeout = part_timeout
+        self._imported: set = set()  # (module, incarnation) pairs imported successfully
+        self._import_errors: dict = {}  # module -> error; deterministic, so kept across restarts
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def request(self, header: dict, buffers: list, what: str, timeout: float | None = None):
+        budget = self.remaining()
+        if budget <= 0:
+            raise StudentTimeout(f"{what}: not run, the part's time budget of "
+                                 f"{self.part_timeout:.0f} s is used up")
+        limit = min(timeout or self.sandbox.limits.call_timeout, budget)
+        try:
+            reply, buffers = self.sandbox.request(header, buffers, limit)
+        except ChildFailed as failure:
+            if failure.timed_out:
+                raise StudentTimeout(f"{what} did not finish within {limit:.1f} s "
+                                     "(infinite loop, or far too slow?)") from None
+            raise StudentCrash(f"{what} crashed: {failure.reason}") from None
+        if reply.get("ok") is not True:
+            raise _error_from_reply(reply, what)
+        return reply, buffers
+
+    def ensure_imported(self, module: str, forbid: tuple, reason: str) -> None:
+        if module in self._import_errors:
+            raise self._import_errors[module]
+        if self.sandbox.alive and (module, self.sandbox.incarnation) in self._imported:
+            return
+        header = {"op": "import", "module": module, "forbid": list(forbid), "reason": reason}
+        try:
+            self.request(header, [], f"importing {module}.py")
+        except (StudentImportError, MissingFile) as error:
+            self._import_errors[module] = error
+            raise
+        self._imported.add((module, self.sandbox.incarnation))
+
+    def make_handle(self, ident: int, type_name: str) -> Handle:
+        return Handle(ident, type_name, self.sandbox.incarnation)
+
+    def encode_args(self, values) -> tuple:
+        buffers: list = []
+        incarnation = self.sandbox.incarnation if self.sandbox.alive else -1
+        for handle in _handles_in(values):
+            if handle.incarnation != incarnation:
+                raise StaleHandle("an object your code returned earlier was lost when the "
+                                  "student process restarted after a failure")
+        return protocol.encode(values, buffers), buffers
+
+
+class StudentModule:
+    """Proxy for one student file. ``opaque`` maps function names to the positions of their
+    return tuple that stay in the child (``"all"`` for the whole return value)."""
+
+    def __init__(self, session: Session, name: str, opaque: dict | None = None,
+                 forbid: tuple = (), forbid_reason: str = "") -> None:
+        self._session, self._name = session, name
+        self._opaque = opaque or {}
+        self._forbid, self._forbid_reason = tuple(forbid), forbid_reason
+
+    def __getattr__(self, attr: str) -> "StudentFunction":
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return StudentFunction(self, attr)
+
+    def __repr__(self) -> str:
+        return f"<student module {self._name}.py>"
+
+
+class StudentFunction:
+    def __init__(self, module: StudentModule, name: str) -> None:
+        self.module, self.name = module, name
+
+    def __call__(self, *args, **kwargs):
+        return self.call(args, kwargs).value
+
+    def call(self, args: tuple, kwargs: dict | None = None, check_mutation: bool = False,
+             repeat: int = 1, discard: bool = False, timeout: float | None = None) -> CallResult:
+        """Run the function in the sandbox; ``check_mutation`` reports in-place edits of arrays."""
+        m = self.module
+        session = m._session
+        label = f"{self.name}() in {m._name}.py"
+        session.ensure_imported(m._name, m._forbid, m._forbid_reason)
+        encoded_args, buffers = session.encode_args(list(args))
+        encoded_kwargs = protocol.encode(dict(kwargs or {}), buffers)
+        header = {"op": "call", "target": {"module": m._name, "attr": self.name, "label": label},
+                  "args": encoded_args, "kwargs": encoded_kwargs,
+                  "opaque": m._opaque.get(self.name), "check_mutation": check_mutation,
+                  "repeat": repeat, "discard": discard}
+        reply, out = session.request(header, buffers, label, timeout)
+        value = protocol.decode(reply["value"], out, session.make_handle) if "value" in reply else None
+        return CallResult(value, reply.get("mutated", []))
+
+
+def _handles_in(value):
+    if isinstance(value, Handle):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _handles_in(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _handles_in(v)
+
+
+def _error_from_reply(reply: dict, what: str) -> StudentCodeError:
+    kind = reply.get("kind")
+    message = str(reply.get("message", ""))[:4000]
+    tb = [str(line)[:300] for line in reply.get("traceback", []) if isinstance(line, str)][:8]
+    if kind == "exception":
+        types = [str(t) for t in reply.get("types", [])][:20]
+        return StudentException(f"{what} raised {message}", str(reply.get("type", "")), types, tb)
+    if kind == "import":
+        return StudentImportError(f"{what} failed: {message}" + "".join(f"\n    {line}" for line in tb))
+    if kind == "missing_module":
+        return MissingFile(message)
+    if kind == "missing_attr":
+        return MissingFunction(message)
+    if kind == "encode":
+        return BadReturnValue(f"{message}; return numpy arrays, numbers, or tuples of them")
+    if kind == "stale_handle":
+        return StaleHandle(message)
+    return StudentCrash(f"{what}: the student process answered with an error ({kind}: {message})")

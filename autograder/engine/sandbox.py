@@ -1,0 +1,390 @@
+"""Start, talk to and kill the child process that runs student code.
+
+The grader (this process) holds the tests, the reference and the score; the child holds only a
+scratch copy of the submission. Isolation is the strongest the host allows, detected once:
+
+* ``namespaces+user``: new network, mount and PID namespaces (``unshare``), the grader's files
+  hidden behind empty mounts, and an unprivileged uid of its own (needs root, as on Gradescope).
+* ``namespaces``: the same namespaces inside a user namespace (no root needed), same uid.
+* ``process``: a plain child process in its own session (a uid of its own when root).
+
+Every mode sets resource limits, passes a clean environment, and kills the child's whole process
+tree (``setsid`` escapees included) when the sandbox is closed.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import functools
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from .childside import protocol
+
+RUNTIME_PACKAGE = "_grader_runtime"
+PR_SET_CHILD_SUBREAPER = 36
+# Where graders and submissions typically live; hidden from the child in the namespace modes.
+DEFAULT_HIDDEN = ("/tmp", "/var/tmp", "/dev/shm", "/root", "/home", "/autograder", "/run", "/srv", "/mnt")
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Resource limits for one child process (see ``autograder.config`` for the descriptions)."""
+
+    call_timeout: float = 30.0
+    memory_mb: int = 2048
+    cpu_seconds: int = 600
+    file_size_mb: int = 64
+    max_processes: int = 64
+    max_output_kb: int = 64
+    max_message_mb: int = 512
+    threads: int = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Isolation:
+    mode: str  # "namespaces+user" | "namespaces" | "process"
+    switch_user: bool
+
+    @property
+    def namespaces(self) -> bool:
+        return self.mode.startswith("namespaces")
+
+    def describe(self) -> str:
+        parts = {
+            "namespaces+user": "separate process in new network, mount and PID namespaces, "
+                               "grader files hidden, running as an unprivileged user",
+            "namespaces": "separate process in new user, network, mount and PID namespaces, "
+                          "grader files hidden (same user: not running as root)",
+            "process": "separate process with resource limits only (namespaces unavailable: "
+                       "student code could read files this user can read)",
+        }[self.mode]
+        if self.mode == "process" and self.switch_user:
+            parts += ", running as an unprivileged user"
+        return parts
+
+
+@functools.lru_cache(maxsize=None)
+def detect_isolation(allow_namespaces: bool = True) -> Isolation:
+    """Probe once for the strongest isolation this host allows."""
+    root = os.geteuid() == 0
+    unshare = shutil.which("unshare")
+    if allow_namespaces and unshare:
+        base = [unshare, "--net", "--mount", "--pid", "--fork", "--mount-proc"]
+        attempts = ([(base, "namespaces+user")] if root else []) + [
+            (base[:1] + ["--user", "--map-root-user"] + base[1:], "namespaces")]
+        for cmd, mode in attempts:
+            try:
+                ok = subprocess.run(cmd + ["true"], capture_output=True, timeout=20).returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                ok = False
+            if ok:
+                return Isolation(mode, switch_user=(mode == "namespaces+user"))
+    return Isolation("process", switch_user=root)
+
+
+class ChildFailed(Exception):
+    """The child died, hung or broke the protocol; ``reason`` says which, for the student."""
+
+    def __init__(self, reason: str, timed_out: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.timed_out = timed_out
+
+
+class _OutputTap(threading.Thread):
+    """Drains the child's stdout/stderr so it can never block, keeping a bounded head."""
+
+    def __init__(self, fd: int, limit: int) -> None:
+        super().__init__(daemon=True)
+        self.fd, self.limit = fd, limit
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def run(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.fd, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            room = self.limit - len(self.kept)
+            self.kept += chunk[:max(room, 0)]
+            self.dropped += max(len(chunk) - max(room, 0), 0)
+        os.close(self.fd)
+
+    def text(self) -> str:
+        text = self.kept.decode("utf-8", "replace")
+        if self.dropped:
+            text += f"\n... [{self.dropped} more bytes of output not shown]"
+        return text
+
+
+class Sandbox:
+    """One isolated child at a time over one submission; restarted on demand after a failure.
+
+    ``request`` sends one protocol message and waits for the reply within a deadline. On a
+    time-out, crash or garbled reply the child's whole process tree is killed and ``ChildFailed``
+    is raised; the next ``request`` starts a fresh child on a fresh copy of the submission.
+    """
+
+    def __init__(self, submission_dir: Path, limits: Limits, isolation: Isolation,
+                 hidden_paths: tuple = ()) -> None:
+        self.submission_dir = Path(submission_dir)
+        self.limits = limits
+        self.isolation = isolation
+        self.hidden_paths = tuple(str(Path(p).resolve()) for p in hidden_paths)
+        self.incarnation = 0
+        self.uid = _sandbox_uid() if isolation.switch_user else None
+        self._scratch = Path(tempfile.mkdtemp(prefix="grade-sandbox-"))
+        os.chmod(self._scratch, 0o711)
+        self._runtime = self._scratch / "runtime"
+        shutil.copytree(Path(__file__).parent / "childside", self._runtime / RUNTIME_PACKAGE,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        self._proc: subprocess.Popen | None = None
+        self._taps: list[_OutputTap] = []
+        self._reader: protocol.MessageReader | None = None
+        if not isolation.namespaces:
+            _become_subreaper()
+
+    # -- lifecycle --
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        self.kill()
+        self.incarnation += 1
+        workdir = self._scratch / f"work{self.incarnation}"
+        shutil.copytree(self.submission_dir, workdir, symlinks=True)  # never follow links
+        if self.uid is not None:
+            for path in [workdir, *workdir.rglob("*")]:
+                os.lchown(path, self.uid, self.uid)
+        os.chmod(workdir, 0o700)
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        out_r, out_w = os.pipe()
+        config = {
+            "namespaces": self.isolation.namespaces,
+            "uid": self.uid,
+            "workdir": str(workdir),
+            "runtime": str(self._runtime),
+            "fds": [to_child_r, from_child_w],
+            "limits": {**dataclasses.asdict(self.limits), "nproc": self._nproc_limit()},
+            "hide": sorted(set(DEFAULT_HIDDEN) | set(self.hidden_paths)),
+            "expose_ro": _python_paths(),
+            "expose_rw": [str(self._scratch)],
+        }
+        boot = (f"import sys; sys.path.insert(0, {str(self._runtime)!r}); "
+                f"from {RUNTIME_PACKAGE}.server import main; main(sys.argv[1])")
+        cmd = [sys.executable, "-I", "-c", boot, json.dumps(config)]
+        if self.isolation.namespaces:
+            prefix = ["unshare"]
+            if self.isolation.mode == "namespaces":
+                prefix += ["--user", "--map-root-user"]
+            cmd = prefix + ["--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child", "--"] + cmd
+        try:
+            self._proc = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
+                pass_fds=(to_child_r, from_child_w), env=self._child_env(workdir),
+                start_new_session=True, cwd=str(workdir))
+        finally:
+            for fd in (to_child_r, from_child_w, out_w):
+                os.close(fd)
+        self._to_child, self._from_child = to_child_w, from_child_r
+        os.set_blocking(self._to_child, False)
+        os.set_blocking(self._from_child, False)
+        self._reader = protocol.MessageReader(self.limits.max_message_mb * 1024 * 1024)
+        tap = _OutputTap(out_r, self.limits.max_output_kb * 1024)
+        tap.start()
+        self._taps.append(tap)
+
+    def kill(self) -> None:
+        """Kill the child and everything it started; safe to call at any time."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for fd in (self._to_child, self._from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        try:  # the whole session; in namespace mode this takes down PID 1 and so the namespace
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        proc.wait()
+        if self.uid is not None:
+            _kill_all_of_uid(self.uid)
+        if not self.isolation.namespaces:
+            _kill_orphans()
+
+    def close(self) -> None:
+        self.kill()
+        for tap in self._taps:
+            tap.join(timeout=2)
+        shutil.rmtree(self._scratch, ignore_errors=True)
+
+    def output(self) -> str:
+        """What student code printed (bounded), across all incarnations."""
+        return "".join(tap.text() for tap in self._taps)
+
+    # -- requests --
+
+    def request(self, header: dict, buffers: list, timeout: float):
+        """Send a message, return the reply ``(header, buffers)``; ``ChildFailed`` on trouble."""
+        if not self.alive:
+            self.start()
+        deadline = time.monotonic() + timeout
+        try:
+            self._send(protocol.pack(header, buffers), deadline)
+            return self._receive(deadline)
+        except ChildFailed:
+            self.kill()
+            raise
+        except protocol.ProtocolError as exc:
+            self.kill()
+            raise ChildFailed(f"the student process sent a malformed reply ({exc}); "
+                              "did the code write to a file descriptor it does not own?") from None
+
+    def _send(self, chunks: list, deadline: float) -> None:
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                self._wait(self._to_child, deadline, write=True)
+                try:
+                    view = view[os.write(self._to_child, view):]
+                except BlockingIOError:
+                    continue
+                except BrokenPipeError:
+                    raise ChildFailed(self._death_reason()) from None
+
+    def _receive(self, deadline: float):
+        while True:
+            message = self._reader.take()
+            if message is not None:
+                return message
+            self._wait(self._from_child, deadline, write=False)
+            try:
+                chunk = os.read(self._from_child, 1 << 20)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                raise ChildFailed(self._death_reason())
+            self._reader.feed(chunk)
+
+    def _wait(self, fd: int, deadline: float, write: bool) -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ChildFailed("time limit exceeded", timed_out=True)
+        ready = select.select([], [fd], [], remaining) if write else select.select([fd], [], [], remaining)
+        if not any(ready):
+            raise ChildFailed("time limit exceeded", timed_out=True)
+
+    def _death_reason(self) -> str:
+        try:
+            code = self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return "the student process stopped answering"
+        if code < 0 or code > 128:
+            signum = -code if code < 0 else code - 128
+            name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
+            hint = {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (often: out of memory)",
+                    "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
+            return f"the student process was killed by {name}{hint}"
+        return f"the student process exited with code {code} (did the code call os._exit?)"
+
+    # -- helpers --
+
+    def _child_env(self, workdir: Path) -> dict:
+        n = str(self.limits.threads)
+        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(workdir), "TMPDIR": str(workdir),
+                "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1",
+                "OMP_NUM_THREADS": n, "OPENBLAS_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+    def _nproc_limit(self) -> int | None:
+        if self.uid is not None:
+            return self.limits.max_processes  # counted for the sandbox's own uid only
+        if os.geteuid() == 0:
+            return None  # root ignores RLIMIT_NPROC; the PID namespace contains the tree
+        return _count_processes_of(os.getuid()) + self.limits.max_processes
+
+
+def _python_paths() -> list:
+    """The interpreter and its packages: re-exposed read-only inside the hidden folders."""
+    import site
+
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}
+    paths.update(site.getsitepackages())
+    return sorted(p for p in {os.path.realpath(p) for p in paths} if os.path.isdir(p))
+
+
+def _sandbox_uid() -> int:
+    """A uid no one uses, one per sandbox, so that concurrent sandboxes cannot see each other."""
+    return 61000 + (os.getpid() * 7 + int(time.monotonic_ns() // 1000)) % 4000
+
+
+def _count_processes_of(uid: int) -> int:
+    count = 0
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                count += entry.stat().st_uid == uid
+            except OSError:
+                pass
+    return count
+
+
+def _kill_all_of_uid(uid: int) -> None:
+    """kill(-1) as the sandbox uid kills every process of that uid, wherever it hides."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _become_subreaper() -> None:
+    """Orphans of the child (e.g. after ``setsid``) re-parent to us, so we can find and kill them."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _kill_orphans() -> None:
+    me = os.getpid()
+    for _ in range(50):
+        children = []
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == me:
+                children.append(int(entry.name))
+        if not children:
+            return
+        for pid in children:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass

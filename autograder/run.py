@@ -1,0 +1,176 @@
+"""``grade run``: grade one submission, part by part, each part in a fresh sandbox.
+
+The trusted side of grading lives here: suites run in this process under pytest, student code
+runs only in the sandbox the part's ``Session`` wraps, and the part's sandbox (with every process
+the student started) is killed before the next part starts and before any result is written.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import dataclasses
+import io
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import autograder
+from autograder.config import GradingConfig, PartConfig, load_config
+from autograder.engine.plugin import GradingPlugin
+from autograder.engine.proxy import MissingFile, Session
+from autograder.engine.results import GradeResult, PartSummary, TestResult
+from autograder.engine.sandbox import Isolation, Limits, Sandbox, detect_isolation
+from autograder.engine.submission import SubmissionError, load_submission
+
+PACKAGE_DIR = Path(autograder.__file__).resolve().parent
+SUITES_DIR = PACKAGE_DIR / "suites"
+HANDOUT_DIR = PACKAGE_DIR.parent / "assignments"
+PROJECT_ROOT = PACKAGE_DIR.parent
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Per-run settings that are not part of the course's configuration."""
+
+    device: str = "cpu"
+    data_dir: str | None = None
+    call_timeout: float | None = None  # overrides every part's call_timeout
+    hide: tuple = ()  # extra paths the sandbox must not see (e.g. where results are written)
+    allow_namespaces: bool = True
+
+
+class GraderError(Exception):
+    """The grader itself could not run (a bug or a broken installation), not the student's fault."""
+
+
+def grade_submission(source: Path, parts: list | None = None, config: GradingConfig | None = None,
+                     options: RunOptions = RunOptions()) -> GradeResult:
+    config = config or load_config()
+    selected = _select_parts(config, parts)
+    isolation = detect_isolation(options.allow_namespaces)
+    started = time.monotonic()
+    tests, summaries = [], []
+    with tempfile.TemporaryDirectory(prefix="grade-run-") as tmp:
+        expected = [f for p in selected for f in p.files]
+        try:
+            loaded = load_submission(Path(source), Path(tmp) / "submission", expected,
+                                     config.limits.max_submission_mb * 2**20, config.limits.max_files)
+            root, notes, unreadable = loaded.root, loaded.notes, None
+        except SubmissionError as exc:
+            root, notes, unreadable = None, [], f"The submission could not be read: {exc}"
+        hidden = _hidden_paths(Path(source), options)
+        for index, part in enumerate(selected, start=1):
+            part_tests, summary = _grade_part(index, part, root, unreadable, config, isolation,
+                                              options, hidden)
+            tests += part_tests
+            summaries.append(summary)
+    return GradeResult(tests=tests, parts=summaries, execution_time=time.monotonic() - started,
+                       isolation=isolation.describe(), notes=notes)
+
+
+def _select_parts(config: GradingConfig, names: list | None) -> list:
+    if not names:
+        return list(config.parts.values())
+    unknown = [n for n in names if n not in config.parts]
+    if unknown:
+        raise GraderError(f"unknown part(s) {unknown}; the parts are {list(config.parts)}")
+    return [config.parts[n] for n in names]
+
+
+def _hidden_paths(source: Path, options: RunOptions) -> tuple:
+    """The grader's own files, the folder the submission came from, and the outputs."""
+    is_checkout = (PROJECT_ROOT / "pyproject.toml").exists()
+    paths = [PROJECT_ROOT] if is_checkout else [PACKAGE_DIR, PROJECT_ROOT / "reference"]
+    parent = source.resolve().parent
+    if parent != Path("/"):
+        paths.append(parent)
+    return tuple(paths) + tuple(options.hide)
+
+
+def expected_functions(part: PartConfig) -> dict:
+    """file name -> public functions the handout stub defines (the contract, read from the stub)."""
+    found = {}
+    for name in part.files:
+        stub = HANDOUT_DIR / name
+        if name.endswith(".py") and stub.exists():
+            tree = ast.parse(stub.read_text())
+            found[name] = [n.name for n in tree.body
+                           if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
+    return found
+
+
+def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str | None,
+                config: GradingConfig, isolation: Isolation, options: RunOptions, hidden: tuple):
+    started = time.monotonic()
+    missing = unreadable or _missing_files_message(part, root)
+    code_missing = root is None or any(not (root / f).is_file() for f in part.files if f.endswith(".py"))
+    limits = Limits(call_timeout=options.call_timeout or part.call_timeout, memory_mb=part.memory_mb,
+                    cpu_seconds=config.limits.cpu_seconds, file_size_mb=config.limits.file_size_mb,
+                    max_processes=config.limits.max_processes,
+                    max_output_kb=config.limits.max_output_kb,
+                    max_message_mb=config.limits.max_message_mb, threads=config.limits.threads)
+    sandbox = None if code_missing else Sandbox(root, limits, isolation, hidden)
+    session = _UnavailableSession(missing, part.timeout) if code_missing else Session(sandbox, part.timeout)
+    plugin = GradingPlugin(session, options, part.forbid_imports,
+                           f"the {part.name} part must be written with numpy only")
+    try:
+        _run_pytest(SUITES_DIR / part.name, plugin)
+    finally:
+        student_output = sandbox.output() if sandbox else ""
+        if sandbox:
+            sandbox.close()  # kills every process the student started, before results exist
+    tests = _score(index, part, plugin)
+    score = sum(t.score for t in tests)
+    summary = PartSummary(part.name, score, part.points, time.monotonic() - started,
+                          message=missing or "", student_output=student_output)
+    return tests, summary
+
+
+def _missing_files_message(part: PartConfig, root: Path | None) -> str | None:
+    absent = [f for f in part.files if root is None or not (root / f).is_file()]
+    if not absent:
+        return None
+    functions = expected_functions(part)
+    wanted = [f"{f} (defining {', '.join(functions[f])})" if f in functions else f for f in absent]
+    return f"missing from the submission: {'; '.join(wanted)}"
+
+
+class _UnavailableSession(Session):
+    """Stands in for a sandbox when the submission cannot be read: every call fails the same way."""
+
+    def __init__(self, message: str, part_timeout: float) -> None:
+        self.message, self.part_timeout = message, part_timeout
+
+    def ensure_imported(self, module: str, forbid: tuple, reason: str) -> None:
+        raise MissingFile(self.message)
+
+    def request(self, header: dict, buffers: list, what: str, timeout: float | None = None):
+        raise MissingFile(self.message)
+
+
+def _run_pytest(suite_dir: Path, plugin: GradingPlugin) -> None:
+    args = [str(suite_dir), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(suite_dir),
+            "-p", "no:cacheprovider", "--assert=plain", "--import-mode=importlib", "-q",
+            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log):
+        code = pytest.main(args, plugins=[plugin])
+    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        raise GraderError(f"the suite {suite_dir.name} could not run (pytest exit code {code}):\n"
+                          + log.getvalue()[-4000:])
+    if not plugin.records:
+        raise GraderError(f"the suite {suite_dir.name} has no tests")
+
+
+def _score(index: int, part: PartConfig, plugin: GradingPlugin) -> list:
+    total_weight = sum(r.weight for r in plugin.records)
+    tests = []
+    for number, record in enumerate(plugin.records, start=1):
+        max_score = part.points * record.weight / total_weight if total_weight else 0.0
+        tests.append(TestResult(
+            name=f"{part.name}: {record.name}", part=part.name, number=f"{index}.{number}",
+            score=max_score * record.fraction, max_score=max_score, output=record.output,
+            visibility=record.visibility or part.visibility, grader_error=record.grader_error))
+    return tests

@@ -1,0 +1,1 @@
+"""The hidden test suites, one folder per part; each knows the CNN assignment, none knows processes."""
