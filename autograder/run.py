@@ -41,6 +41,16 @@ class RunOptions:
     allow_namespaces: bool = True
 
 
+def resolve_device(device: str) -> str:
+    """``auto`` means cuda when an NVIDIA device node exists; the child confirms with torch.
+
+    Decided without importing torch here, to keep the trusted process small (Gradescope: 768 MB).
+    """
+    if device != "auto":
+        return device
+    return "cuda" if Path("/dev/nvidia0").exists() or Path("/dev/nvidiactl").exists() else "cpu"
+
+
 class GraderError(Exception):
     """The grader itself could not run (a bug or a broken installation), not the student's fault."""
 
@@ -150,8 +160,8 @@ class _UnavailableSession(Session):
         raise MissingFile(self.message)
 
 
-def _run_pytest(suite_dir: Path, plugin: GradingPlugin) -> None:
-    args = [str(suite_dir), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(suite_dir),
+def _run_pytest(suite_dir: Path, plugin: GradingPlugin, collect_only: bool = False) -> None:
+    args = [str(suite_dir)] + (["--collect-only"] if collect_only else []) + [ "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(suite_dir),
             "-p", "no:cacheprovider", "--assert=plain", "--import-mode=importlib", "-q",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     log = io.StringIO()

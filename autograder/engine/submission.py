@@ -35,7 +35,7 @@ def load_submission(source: Path, dest: Path, expected_files: list, max_bytes: i
     staging = dest.with_name(dest.name + "-raw")
     if source.is_dir():
         _copy_tree(source, staging, max_bytes, max_files, notes)
-    elif source.is_file() and zipfile.is_zipfile(source):
+    elif source.is_file() and (source.suffix.lower() == ".zip" or _starts_with_zip_magic(source)):
         _extract_zip(source, staging, max_bytes, max_files, notes)
     elif source.is_file():
         raise SubmissionError(f"{source.name} is neither a folder nor a .zip archive")
@@ -52,6 +52,11 @@ def load_submission(source: Path, dest: Path, expected_files: list, max_bytes: i
         notes.append(f"None of the expected files ({', '.join(expected_files)}) were found; "
                      f"the submission holds: {', '.join(found) or 'nothing'}.{hint}")
     return LoadedSubmission(dest, notes)
+
+
+def _starts_with_zip_magic(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"PK"
 
 
 def _copy_tree(source: Path, dest: Path, max_bytes: int, max_files: int, notes: list) -> None:

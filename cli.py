@@ -1,0 +1,73 @@
+"""The ``grade`` command. Thin on purpose: each verb's work lives in its own module."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+PARTS_HELP = "Grade only this part (repeatable): shapes, layers, fast_layers, cifar10."
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="cnn-autograder")
+def main() -> None:
+    """Grade CNN assignment submissions safely, fairly and reproducibly."""
+
+
+@main.command()
+@click.argument("submission", type=click.Path(exists=True, path_type=Path))
+@click.option("--part", "parts", multiple=True, help=PARTS_HELP)
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "gradescope"]), default="table",
+              show_default=True, help="table: terminal report; json/gradescope: results.json.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the results.json here (any format); hidden from student code.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder with cifar-10-batches-py (else $GRADE_CIFAR10_DIR, else ./data).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="Per-call time limit in seconds.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A TOML file laid over autograder/grading.toml.")
+def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: str,
+        data_dir: Path | None, timeout: float | None, config_path: Path | None) -> None:
+    """Grade one SUBMISSION (a folder or a .zip)."""
+    from autograder.config import load_config
+    from autograder.engine.results import write_json_atomically
+    from autograder.report import print_report
+    from autograder.run import GraderError, RunOptions, grade_submission, resolve_device
+
+    hide = (str(output.resolve().parent),) if output else ()
+    options = RunOptions(device=resolve_device(device), data_dir=str(data_dir) if data_dir else None,
+                         call_timeout=timeout, hide=hide)
+    try:
+        result = grade_submission(submission, list(parts) or None, load_config(config_path), options)
+    except GraderError as exc:
+        raise click.ClickException(str(exc)) from None
+    data = result.to_gradescope()
+    if output:
+        write_json_atomically(data, output)
+    if fmt == "table":
+        print_report(result)
+    else:
+        click.echo(json.dumps(data, indent=2))
+    if result.grader_errors:
+        click.echo("the grader hit errors of its own (see above); scores may be wrong", err=True)
+        sys.exit(2)
+
+
+@main.command()
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def validate(config_path: Path | None) -> None:
+    """Check the configuration and the suites; print every test's points and the totals."""
+    from autograder.validate import validate_suites
+
+    try:
+        report = validate_suites(config_path)
+    except Exception as exc:  # any failure here is a configuration problem to show plainly
+        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
+    click.echo(report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,239 @@
+"""Student code in the child: results come back as plain data, failures as clear errors."""
+import os
+import time
+
+import numpy as np
+import pytest
+
+from autograder.engine.proxy import (BadReturnValue, MissingFunction, StaleHandle, StudentCrash,
+                                     StudentException, StudentImportError, StudentTimeout)
+from .conftest import PROJECT_ROOT
+
+
+def test_values_and_handles_round_trip(make_module):
+    mod = make_module("""
+        import numpy as np
+        def forward(x):
+            return x * 2, {"x": x, "note": object()}
+        def backward(dout, cache):
+            return dout * cache["x"]
+    """, opaque={"forward": [1]})
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    out, cache = mod.forward(x)
+    assert np.array_equal(out, 2 * x) and "kept in the sandbox" in repr(cache)
+    assert np.array_equal(mod.backward(np.ones_like(x), cache), x)
+
+
+def test_exception_carries_type_message_and_student_traceback(make_module):
+    mod = make_module("""
+        class Oops(ValueError):
+            pass
+        def f(x):
+            raise Oops("filter does not fit")
+    """)
+    with pytest.raises(StudentException) as info:
+        mod.f(1)
+    assert info.value.is_a("ValueError") and info.value.type_name == "Oops"
+    assert "filter does not fit" in str(info.value) and 'File "mod.py", line 5' in str(info.value)
+
+
+def test_syntax_error_and_missing_function_are_named(make_module):
+    with pytest.raises(StudentImportError, match="SyntaxError"):
+        make_module("def f(:\n    pass\n").f()
+    with pytest.raises(MissingFunction, match="no attribute 'g'"):
+        make_module("def f():\n    return 1\n").g()
+
+
+def test_unencodable_return_value_is_reported(make_module):
+    mod = make_module("""
+        class AlwaysEqual:
+            def __eq__(self, other):
+                return True
+        def f():
+            return AlwaysEqual()
+    """)
+    with pytest.raises(BadReturnValue, match="AlwaysEqual"):
+        mod.f()
+
+
+def test_infinite_loop_times_out_and_the_next_call_works(make_module):
+    mod = make_module("""
+        def spin():
+            while True:
+                pass
+        def ok():
+            return 42
+    """, call_timeout=1.0)
+    started = time.monotonic()
+    with pytest.raises(StudentTimeout, match="did not finish within 1.0 s"):
+        mod.spin()
+    assert time.monotonic() - started < 5
+    assert mod.ok() == 42
+
+
+def test_part_budget_stops_further_calls(make_module):
+    mod = make_module("def spin():\n    while True:\n        pass\n", call_timeout=1.0, part_timeout=1.5)
+    for _ in range(2):
+        with pytest.raises(StudentTimeout):
+            mod.spin()
+    with pytest.raises(StudentTimeout, match="time budget"):
+        mod.spin()
+
+
+@pytest.mark.parametrize("body, match", [
+    ("import os; os._exit(0)", "exited with code 0"),
+    ("import ctypes; ctypes.string_at(0)", "SIGSEGV"),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)", "SIGKILL"),
+])
+def test_crashes_are_described(make_module, body, match):
+    mod = make_module(f"def f():\n    {body}\n")
+    with pytest.raises(StudentCrash, match=match):
+        mod.f()
+
+
+@pytest.mark.parametrize("body, match", [
+    ("import sys; sys.exit(0)", "sys.exit"),
+    ("raise KeyboardInterrupt", "KeyboardInterrupt"),
+])
+def test_exit_and_interrupt_are_exceptions_not_successes(make_module, body, match):
+    with pytest.raises(StudentException, match=match):
+        make_module(f"def f():\n    {body}\n").f()
+
+
+def test_memory_bomb_fails_only_the_call(make_module):
+    mod = make_module("""
+        def bomb():
+            return bytearray(8 * 1024**3)
+        def ok():
+            return 1
+    """, memory_mb=512)
+    with pytest.raises((StudentException, StudentCrash), match="MemoryError|killed"):
+        mod.bomb()
+    assert mod.ok() == 1
+
+
+def test_huge_output_is_bounded(make_module):
+    mod = make_module("""
+        def chatty():
+            for i in range(1_000_000):
+                print("line", i)
+            return 7
+    """, max_output_kb=16)
+    assert mod.chatty() == 7
+    text = mod._session.sandbox.output()
+    assert len(text) < 20_000 and "more bytes of output not shown" in text
+
+
+def test_handles_do_not_survive_a_restart(make_module):
+    mod = make_module("""
+        import os
+        def make():
+            return [object()]
+        def use(h):
+            return 1
+        def die():
+            os._exit(1)
+    """, opaque={"make": "all"})
+    handle = mod.make()
+    with pytest.raises(StudentCrash):
+        mod.die()
+    with pytest.raises(StaleHandle):
+        mod.use(handle)
+
+
+def test_in_place_modification_is_detected(make_module):
+    mod = make_module("def f(x, y):\n    x[0] = 99\n    return 0\n")
+    x, y = np.zeros(3), np.ones(2)
+    result = mod.f.call((x, y), check_mutation=True)
+    assert result.mutated_args == [0] and x[0] == 0  # the grader's copy is untouched
+
+
+def test_forbidden_import_is_refused_with_reason(make_module, tmp_path):
+    from autograder.engine.proxy import StudentModule
+
+    mod = make_module("import scipy.signal\ndef f():\n    return 1\n")
+    strict = StudentModule(mod._session, "mod", forbid=("scipy",), forbid_reason="numpy only")
+    with pytest.raises(StudentImportError, match="not allowed here: numpy only"):
+        strict.f()
+
+
+def _host_processes_matching(text: str) -> list:
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    if text.encode() in f.read():
+                        found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_processes_left_behind_are_killed_on_close(make_module):
+    mod = make_module("""
+        import subprocess
+        def spawn():
+            subprocess.Popen(["sleep", "4242.5"], start_new_session=True)
+            subprocess.Popen(["sh", "-c", "setsid sleep 4242.5 &"])
+            return 1
+    """)
+    assert mod.spawn() == 1
+    time.sleep(0.3)
+    assert _host_processes_matching("4242.5"), "the test's own processes did not start"
+    mod._session.sandbox.close()
+    time.sleep(0.3)
+    assert _host_processes_matching("4242.5") == []
+
+
+def test_fork_bomb_is_contained(make_module):
+    mod = make_module("""
+        import os
+        def bomb():
+            for _ in range(10_000):
+                try:
+                    if os.fork() == 0:
+                        import time; time.sleep(60); os._exit(0)
+                except OSError:
+                    return "refused"
+            return "not refused"
+    """, max_processes=32, call_timeout=20)
+    try:
+        assert mod.bomb() == "refused"
+    except (StudentTimeout, StudentCrash):
+        pass
+    mod._session.sandbox.close()
+
+
+def test_grader_files_hidden_no_network_unprivileged(make_module, isolation):
+    if not isolation.namespaces:
+        pytest.skip("only the namespace modes hide files and the network")
+    mod = make_module(f"""
+        import os, socket
+        def probe():
+            seen = {{}}
+            for path in [{str(PROJECT_ROOT / "reference")!r}, {str(PROJECT_ROOT / "autograder")!r},
+                         "/root", "/proc/1/environ"]:
+                try:
+                    seen[path] = sorted(os.listdir(path)) if os.path.isdir(path) else "read"
+                    if not os.path.isdir(path):
+                        open(path, "rb").read()
+                except OSError as exc:
+                    seen[path] = type(exc).__name__
+            try:
+                socket.create_connection(("1.1.1.1", 53), timeout=2)
+                seen["net"] = "connected"
+            except OSError as exc:
+                seen["net"] = type(exc).__name__
+            seen["uid"] = os.getuid()
+            seen["pids"] = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+            return seen
+    """)
+    seen = mod.probe()
+    assert seen[str(PROJECT_ROOT / "reference")] in ([], "FileNotFoundError")
+    assert seen[str(PROJECT_ROOT / "autograder")] in ([], "FileNotFoundError")
+    assert seen["net"] != "connected"
+    assert max(seen["pids"]) < 50, "the child sees the host's processes"
+    if isolation.switch_user:
+        assert seen["uid"] != 0
+        assert seen["/proc/1/environ"] != "read"
