@@ -57,6 +57,22 @@ def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: s
 
 
 @main.command()
+@click.option("--which", type=click.Choice(["reference", "handout"]), default="reference",
+              show_default=True, help="reference: full marks expected; handout: the untouched stubs.")
+@click.option("--part", "parts", multiple=True, help=PARTS_HELP)
+def demo(which: str, parts: tuple) -> None:
+    """Grade a bundled example submission and print the report."""
+    import tempfile
+
+    from autograder.examples import build_submission
+
+    with tempfile.TemporaryDirectory(prefix="grade-demo-") as tmp:
+        folder = build_submission(which, Path(tmp) / f"{which}-submission")
+        click.echo(f"Grading the {which} submission ({', '.join(sorted(p.name for p in folder.iterdir()))})")
+        run.callback(folder, parts, "table", None, "auto", None, None, None)
+
+
+@main.command()
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def validate(config_path: Path | None) -> None:
     """Check the configuration and the suites; print every test's points and the totals."""
