@@ -1,0 +1,239 @@
+"""Checks shared by the hidden suites: compare what the student returned, explain what went wrong.
+
+Every message here is read by students. It may say what was tried (shapes, stride, pad, dtype)
+and what the student's code did (its type, its shape, its error), but never an expected value:
+hidden tests would leak their answers. Every helper turns a malformed result (None, a list, a
+tuple of the wrong length) into an ``AssertionError``, so that a stub or an odd return value is
+scored as a failure and never breaks the grader.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Callable
+
+import numpy as np
+
+from autograder.engine.proxy import StudentException
+
+# Tolerances, as max relative errors. Float64 results agree with the reference to round-off
+# (CS231n's checks print errors around 1e-9); a real bug gives errors near 1.
+TOL = 1e-7
+# Central differences of a piecewise-linear function are exact up to round-off of f / h.
+NUMERIC_TOL = 1e-6
+# Float32 results are compared with the error scaled by the largest expected magnitude
+# (see assert_close): float32 round-off is about 1e-7 of that scale, bugs are near 1.
+FLOAT32_TOL = 1e-4
+
+
+def rel_error(x, y) -> float:
+    """CS231n's relative error: max |x - y| / max(1e-8, |x| + |y|), elementwise."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.size == 0:
+        return 0.0
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))
+
+
+def scaled_error(x, y) -> float:
+    """max |x - y| / max |y|: robust for float32, where elementwise errors blow up near zero."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.size == 0:
+        return 0.0
+    return float(np.max(np.abs(x - y)) / max(1e-8, float(np.max(np.abs(y)))))
+
+
+def describe_value(value) -> str:
+    """What a returned value is, without its contents: 'None', 'a list of 2 items', ..."""
+    if value is None:
+        return "None"
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape} and dtype {value.dtype}"
+    if isinstance(value, (tuple, list)):
+        return f"a {type(value).__name__} of {len(value)} item{'s' if len(value) != 1 else ''}"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def check_array(value, what: str, shape: tuple) -> np.ndarray:
+    """``value`` must be a finite floating-point ndarray of ``shape``; returns it."""
+    if value is None:
+        raise AssertionError(f"{what} is None: the function returned nothing for it "
+                             "(is it still the unfinished stub?)")
+    if not isinstance(value, np.ndarray):
+        raise AssertionError(f"{what} is {describe_value(value)}, expected a numpy array")
+    if tuple(value.shape) != tuple(shape):
+        raise AssertionError(f"{what} has shape {tuple(value.shape)}, expected {tuple(shape)}")
+    if value.dtype.kind != "f":
+        raise AssertionError(f"{what} has dtype {value.dtype}, expected a floating-point array")
+    if np.isnan(value).any():
+        raise AssertionError(f"{what} contains NaN")
+    if np.isinf(value).any():
+        raise AssertionError(f"{what} contains inf")
+    return value
+
+
+def assert_close(actual, expected: np.ndarray, what: str, tol: float = TOL,
+                 scaled: bool = False) -> None:
+    """``actual`` must be an array of ``expected``'s shape, finite, within ``tol``.
+
+    The error is CS231n's elementwise ``rel_error``, or with ``scaled`` (for float32 inputs)
+    the largest absolute difference divided by the largest expected magnitude.
+    """
+    check_array(actual, what, np.shape(expected))
+    if scaled:
+        error = scaled_error(actual, expected)
+        kind = "max error relative to the largest value"
+    else:
+        error = rel_error(actual, expected)
+        kind = "max relative error"
+    if not error <= tol:
+        raise AssertionError(f"{what}: {kind} {error:.1e} (tolerance {tol:.0e})")
+
+
+def unpack(value, n: int, what: str) -> tuple:
+    """``value`` must be a tuple (or list) of ``n`` items, e.g. ``what="(dx, dw, db)"``."""
+    if not isinstance(value, (tuple, list)) or len(value) != n:
+        raise AssertionError(f"returned {describe_value(value)}, expected a tuple {what}")
+    return tuple(value)
+
+
+def expect_value_error(call: Callable[[], object], what: str) -> None:
+    """``call()`` (a student call) must raise ValueError.
+
+    Other exceptions of the student fail the check with their text; time-outs and crashes
+    propagate unchanged so that ``cases.run`` sees them for what they are.
+    """
+    try:
+        value = call()
+    except StudentException as exc:
+        if exc.is_a("ValueError"):
+            return
+        raise AssertionError(f"{what}: expected ValueError, but {exc}") from None
+    raise AssertionError(f"{what}: returned {describe_value(value)} instead of raising ValueError")
+
+
+def assert_no_mutation(mutated: list, names: list, what: str) -> None:
+    """``mutated`` is ``CallResult.mutated_args``; ``names`` names the positional arguments."""
+    if mutated:
+        which = ", ".join(names[i] if i < len(names) else f"argument {i}" for i in mutated)
+        raise AssertionError(f"{what} modified its input {which} in place; "
+                             "work on a copy (or build a new array) instead")
+
+
+def check_int(value, what: str = "the result") -> int:
+    """A size or count must be an int (numpy integers accepted), never a float or bool."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        hint = " (use // rather than / for sizes)" if isinstance(value, numbers.Real) else ""
+        raise AssertionError(f"{what} is {describe_value(value)}, expected an int{hint}")
+    return int(value)
+
+
+def check_int_tuple(value, n: int, what: str = "the result") -> tuple:
+    """A tuple of ``n`` ints (e.g. an (h, w) pair or a (C, H, W) shape)."""
+    if not isinstance(value, tuple) or len(value) != n:
+        raise AssertionError(f"{what} is {describe_value(value)}, expected a tuple of {n} ints")
+    return tuple(check_int(v, f"item {i} of {what}") for i, v in enumerate(value))
+
+
+def call_label(name: str, *args, **kwargs) -> str:
+    """How a call reads in a message: ``conv_output_size(7, 3, 2, 0)``."""
+    shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+    return f"{name}({', '.join(shown)})"
+
+
+def check_summary(value, n_layers: int, what: str = "network_summary") -> list:
+    """A network summary: a list of ``n_layers`` (shape tuple, int param_count) pairs."""
+    if not isinstance(value, (list, tuple)) or len(value) != n_layers:
+        raise AssertionError(f"{what} returned {describe_value(value)}, expected a list with one "
+                             f"(shape, param_count) entry for each of the {n_layers} layer(s)")
+    entries = []
+    for index, entry in enumerate(value):
+        if not isinstance(entry, (list, tuple)) or len(entry) != 2:
+            raise AssertionError(f"{what}: the entry of layer {index} is {describe_value(entry)}, "
+                                 "expected a (shape, param_count) pair")
+        shape, params = entry
+        if not isinstance(shape, tuple) or not shape:
+            raise AssertionError(f"{what}: the shape of layer {index} is {describe_value(shape)}, "
+                                 "expected a tuple of ints")
+        entries.append((tuple(check_int(d, f"item {i} of the shape of layer {index}")
+                              for i, d in enumerate(shape)),
+                        check_int(params, f"the parameter count of layer {index}")))
+    return entries
+
+
+# --- inputs ---------------------------------------------------------------------------------
+
+def linspace_array(shape: tuple, low: float, high: float, dtype=np.float64) -> np.ndarray:
+    """CS231n-style fixed input: evenly spaced values filling ``shape`` in row-major order."""
+    return np.linspace(low, high, num=math.prod(shape)).reshape(shape).astype(dtype)
+
+
+def random_array(shape: tuple, seed: int, dtype=np.float64) -> np.ndarray:
+    """Seeded standard-normal values: the same for every submission, every run."""
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def describe_conv(x_shape: tuple, w_shape: tuple, stride: int, pad: int, dtype=np.float64) -> str:
+    return (f"x {tuple(x_shape)}, w {tuple(w_shape)}, stride {stride}, pad {pad}, "
+            f"{np.dtype(dtype).name}")
+
+
+def describe_pool(x_shape: tuple, pool_param: dict, dtype=np.float64) -> str:
+    return (f"x {tuple(x_shape)}, {pool_param['pool_height']}x{pool_param['pool_width']} "
+            f"pool, stride {pool_param['stride']}, {np.dtype(dtype).name}")
+
+
+def numerical_gradient(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dout: np.ndarray,
+                       h: float = 1e-5) -> np.ndarray:
+    """Central differences of sum(f(x) * dout) with respect to every element of ``x``.
+
+    ``f`` must be the grader's own (reference) forward: this runs two forwards per element.
+    """
+    x = np.array(x, dtype=np.float64)
+    grad = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        saved = x[index]
+        x[index] = saved + h
+        plus = np.sum(f(x) * dout)
+        x[index] = saved - h
+        minus = np.sum(f(x) * dout)
+        x[index] = saved
+        grad[index] = (plus - minus) / (2 * h)
+    return grad
+
+
+def check_max_pool_routing(dx, x: np.ndarray, dout: np.ndarray, pool_param: dict,
+                           what: str = "dx") -> None:
+    """Max-pool backward with ties, for windows that do not overlap (stride >= pool size).
+
+    Any split among a window's maxima is accepted (argmax's first maximum, the last, ...) as long
+    as the window passes on exactly its dout, only to maximal elements, and elements outside
+    every window get nothing.
+    """
+    check_array(dx, what, x.shape)
+    ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
+    if stride < ph or stride < pw:  # a bug in the suite, not in the submission
+        raise ValueError("check_max_pool_routing needs non-overlapping windows")
+    dx = dx.astype(np.float64)
+    scale = max(1.0, float(np.abs(dout).max()))
+    covered = np.zeros(x.shape, dtype=bool)
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            rows = slice(i * stride, i * stride + ph)
+            cols = slice(j * stride, j * stride + pw)
+            covered[:, :, rows, cols] = True
+            window_x, window_dx = x[:, :, rows, cols], dx[:, :, rows, cols]
+            is_max = window_x == window_x.max(axis=(2, 3), keepdims=True)
+            if np.any(np.abs(window_dx[~is_max]) > 1e-12 * scale):
+                raise AssertionError(f"{what} is non-zero at an element that is not a maximum of "
+                                     f"its window (window at output row {i}, column {j})")
+            total = window_dx.sum(axis=(2, 3))
+            if np.any(np.abs(total - dout[:, :, i, j]) > 1e-9 * scale):
+                raise AssertionError(
+                    f"{what}: the window at output row {i}, column {j} does not pass on exactly "
+                    "its upstream gradient: when several elements tie for the maximum, route the "
+                    "whole gradient to one of them (e.g. the first), not to each")
+    if np.any(dx[~covered] != 0):
+        raise AssertionError(f"{what} is non-zero at elements that no pooling window covers")
