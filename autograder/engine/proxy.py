@@ -112,6 +112,16 @@ class Session:
     def make_handle(self, ident: int, type_name: str) -> Handle:
         return Handle(ident, type_name, self.sandbox.incarnation)
 
+    def stage(self, value, what: str = "sending inputs to the student process") -> Handle:
+        """Ship ``value`` to the child once and keep it there behind the returned handle.
+
+        Timed calls pass handles instead of arrays, so what is timed is the student's code, not
+        the copying of its inputs.
+        """
+        encoded, buffers = self.encode_args(value)
+        reply, out = self.request({"op": "put", "value": encoded}, buffers, what)
+        return protocol.decode(reply["value"], out, self.make_handle)
+
     def encode_args(self, values) -> tuple:
         buffers: list = []
         incarnation = self.sandbox.incarnation if self.sandbox.alive else -1
@@ -149,8 +159,13 @@ class StudentFunction:
         return self.call(args, kwargs).value
 
     def call(self, args: tuple, kwargs: dict | None = None, check_mutation: bool = False,
-             repeat: int = 1, discard: bool = False, timeout: float | None = None) -> CallResult:
-        """Run the function in the sandbox; ``check_mutation`` reports in-place edits of arrays."""
+             repeat: int = 1, discard: bool = False, timeout: float | None = None,
+             sync: str | None = None) -> CallResult:
+        """Run the function in the sandbox; ``check_mutation`` reports in-place edits of arrays.
+
+        ``sync`` names a device ("cuda") whose queued work the child waits for after the last of
+        the ``repeat`` runs, so that a reply means the work is done (see ``engine.timing``).
+        """
         m = self.module
         session = m._session
         label = f"{self.name}() in {m._name}.py"
@@ -160,7 +175,7 @@ class StudentFunction:
         header = {"op": "call", "target": {"module": m._name, "attr": self.name, "label": label},
                   "args": encoded_args, "kwargs": encoded_kwargs,
                   "opaque": m._opaque.get(self.name), "check_mutation": check_mutation,
-                  "repeat": repeat, "discard": discard}
+                  "repeat": repeat, "discard": discard, "sync": sync}
         reply, out = session.request(header, buffers, label, timeout)
         value = protocol.decode(reply["value"], out, session.make_handle) if "value" in reply else None
         return CallResult(value, reply.get("mutated", []))
