@@ -48,9 +48,22 @@ class LimitsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class Cifar10Config:
+    param_budget: int = _key(5_000_000, "Most parameters a student's CIFAR-10 model may have.")
+    accuracy_tiers: tuple = _key((0.55, 0.65, 0.75, 0.85),
+                                 "Test accuracies that each earn an equal share of the accuracy points.")
+    eval_images: int = _key(10_000, "Test images used for the accuracy (the first N of test_batch).")
+    batch_size: int = _key(500, "Images per inference call when measuring accuracy.")
+    max_weights_mb: int = _key(100, "Largest cifar10.pt accepted, MiB.")
+    train_check_seconds: float = _key(120.0, "Time limit for the check that train() lowers the loss.")
+    data_dir: str = _key("", "Folder holding cifar-10-batches-py; empty: $GRADE_CIFAR10_DIR or ./data.")
+
+
+@dataclasses.dataclass(frozen=True)
 class GradingConfig:
     parts: dict
     limits: LimitsConfig
+    cifar10: Cifar10Config = Cifar10Config()
 
     @property
     def total_points(self) -> float:
@@ -68,10 +81,15 @@ def load_config(path: Path | None = None) -> GradingConfig:
         override = tomllib.loads(Path(path).read_text())
         for name, values in override.get("parts", {}).items():
             data.setdefault("parts", {}).setdefault(name, {}).update(values)
-        data.setdefault("limits", {}).update(override.get("limits", {}))
+        for section in ("limits", "cifar10"):
+            data.setdefault(section, {}).update(override.get(section, {}))
+    unknown = set(data) - {"parts", "limits", "cifar10"}
+    if unknown:
+        raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: parts, limits, cifar10")
     parts = {name: _build(PartConfig, {"name": name, **values}, f"parts.{name}")
              for name, values in data.get("parts", {}).items()}
-    return GradingConfig(parts=parts, limits=_build(LimitsConfig, data.get("limits", {}), "limits"))
+    return GradingConfig(parts=parts, limits=_build(LimitsConfig, data.get("limits", {}), "limits"),
+                         cifar10=_build(Cifar10Config, data.get("cifar10", {}), "cifar10"))
 
 
 def _build(cls, values: dict, where: str):
@@ -95,7 +113,8 @@ def _build(cls, values: dict, where: str):
 def describe_keys() -> list:
     """(section, key, type, default, description) for documentation and ``grade validate``."""
     rows = []
-    for section, cls in (("parts.<name>", PartConfig), ("limits", LimitsConfig)):
+    for section, cls in (("parts.<name>", PartConfig), ("limits", LimitsConfig),
+                         ("cifar10", Cifar10Config)):
         for f in dataclasses.fields(cls):
             rows.append((section, f.name, type(f.default).__name__, f.default, f.metadata["description"]))
     return rows

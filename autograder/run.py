@@ -61,7 +61,7 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
     selected = _select_parts(config, parts)
     isolation = detect_isolation(options.allow_namespaces)
     started = time.monotonic()
-    tests, summaries = [], []
+    tests, summaries, leaderboard = [], [], []
     with tempfile.TemporaryDirectory(prefix="grade-run-") as tmp:
         expected = [f for p in selected for f in p.files]
         try:
@@ -72,12 +72,13 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
             root, notes, unreadable = None, [], f"The submission could not be read: {exc}"
         hidden = _hidden_paths(Path(source), options)
         for index, part in enumerate(selected, start=1):
-            part_tests, summary = _grade_part(index, part, root, unreadable, config, isolation,
-                                              options, hidden)
+            part_tests, summary, entries = _grade_part(index, part, root, unreadable, config,
+                                                       isolation, options, hidden)
             tests += part_tests
             summaries.append(summary)
+            leaderboard += entries
     return GradeResult(tests=tests, parts=summaries, execution_time=time.monotonic() - started,
-                       isolation=isolation.describe(), notes=notes)
+                       isolation=isolation.describe(), notes=notes, leaderboard=leaderboard)
 
 
 def _select_parts(config: GradingConfig, names: list | None) -> list:
@@ -124,7 +125,7 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
     sandbox = None if code_missing else Sandbox(root, limits, isolation, hidden)
     session = _UnavailableSession(missing, part.timeout) if code_missing else Session(sandbox, part.timeout)
     plugin = GradingPlugin(session, options, part.forbid_imports,
-                           f"the {part.name} part must be written with numpy only")
+                           f"the {part.name} part must be written with numpy only", config=config)
     try:
         _run_pytest(SUITES_DIR / part.name, plugin)
     finally:
@@ -135,7 +136,7 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
     score = sum(t.score for t in tests)
     summary = PartSummary(part.name, score, part.points, time.monotonic() - started,
                           message=missing or "", student_output=student_output)
-    return tests, summary
+    return tests, summary, list(plugin.leaderboard_entries.values())
 
 
 def _missing_files_message(part: PartConfig, root: Path | None) -> str | None:

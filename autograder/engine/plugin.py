@@ -10,6 +10,8 @@ The test's name is the first line of its docstring. Fixtures offered to suites:
 
 * ``submission``: opens student files as proxies (``submission.module("layers", ...)``)
 * ``grading_options``: the run's options (device, data folder)
+* ``grading_config``: the course's configuration (points, limits, per-part settings)
+* ``leaderboard``: columns for Gradescope's leaderboard
 * ``cases``: partial credit; ``cases.run(label, check, *args)`` runs one case and records it;
   the test scores ``passed / run`` of its weight.
 
@@ -75,6 +77,18 @@ class SubmissionAccess:
         return StudentModule(self._session, name, {})
 
 
+class Leaderboard:
+    """Collects leaderboard columns; the last value set for a name wins."""
+
+    def __init__(self, entries: dict) -> None:
+        self._entries = entries
+
+    def set(self, name: str, value: float | str, order: str = "desc") -> None:
+        if order not in ("asc", "desc"):
+            raise ValueError("order must be 'asc' or 'desc'")
+        self._entries[name] = {"name": name, "value": value, "order": order}
+
+
 @dataclasses.dataclass
 class ItemRecord:
     nodeid: str
@@ -91,9 +105,11 @@ class GradingPlugin:
     """Registered with ``pytest.main(plugins=[...])`` for one part of one submission."""
 
     def __init__(self, session: Session, options: object = None, forbid: tuple = (),
-                 forbid_reason: str = "") -> None:
+                 forbid_reason: str = "", config: object = None) -> None:
         self.session = session
         self.options = options
+        self.config = config
+        self.leaderboard_entries: dict[str, dict] = {}
         self.access = SubmissionAccess(session, forbid, forbid_reason)
         self.records: list[ItemRecord] = []
         self._cases: dict[str, Cases] = {}
@@ -106,6 +122,16 @@ class GradingPlugin:
     def grading_options(self) -> object:
         """The run's options (device, data folder, ...), as the runner passed them."""
         return self.options
+
+    @pytest.fixture(scope="session")
+    def grading_config(self) -> object:
+        """The course's grading configuration (``autograder.config.GradingConfig``)."""
+        return self.config
+
+    @pytest.fixture(scope="session")
+    def leaderboard(self) -> "Leaderboard":
+        """Entries for Gradescope's leaderboard: ``leaderboard.set(name, value, order)``."""
+        return Leaderboard(self.leaderboard_entries)
 
     @pytest.fixture
     def cases(self, request) -> Cases:
