@@ -10,6 +10,7 @@ import ast
 import contextlib
 import dataclasses
 import io
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -70,7 +71,7 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
             root, notes, unreadable = loaded.root, loaded.notes, None
         except SubmissionError as exc:
             root, notes, unreadable = None, [], f"The submission could not be read: {exc}"
-        hidden = _hidden_paths(Path(source), options)
+        hidden = _hidden_paths(Path(source), options, config)
         for index, part in enumerate(selected, start=1):
             part_tests, summary, entries = _grade_part(index, part, root, unreadable, config,
                                                        isolation, options, hidden)
@@ -90,10 +91,13 @@ def _select_parts(config: GradingConfig, names: list | None) -> list:
     return [config.parts[n] for n in names]
 
 
-def _hidden_paths(source: Path, options: RunOptions) -> tuple:
-    """The grader's own files, the folder the submission came from, and the outputs."""
+def _hidden_paths(source: Path, options: RunOptions, config: GradingConfig) -> tuple:
+    """The grader's own files, the folder the submission came from, the outputs, and every
+    place the CIFAR-10 test labels may be read from."""
     is_checkout = (PROJECT_ROOT / "pyproject.toml").exists()
     paths = [PROJECT_ROOT] if is_checkout else [PACKAGE_DIR, PROJECT_ROOT / "reference"]
+    data_dirs = [options.data_dir, config.cifar10.data_dir, os.environ.get("GRADE_CIFAR10_DIR"), "data"]
+    paths += [Path(d).resolve() for d in data_dirs if d and Path(d).exists()]
     parent = source.resolve().parent
     if parent != Path("/"):
         paths.append(parent)
@@ -153,6 +157,9 @@ class _UnavailableSession(Session):
 
     def __init__(self, message: str, part_timeout: float) -> None:
         self.message, self.part_timeout = message, part_timeout
+
+    def add_helper(self, name: str, source: str) -> None:
+        pass  # nothing will run
 
     def ensure_imported(self, module: str, forbid: tuple, reason: str) -> None:
         raise MissingFile(self.message)

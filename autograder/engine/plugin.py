@@ -70,11 +70,13 @@ class SubmissionAccess:
     def module(self, name: str, opaque: dict | None = None) -> StudentModule:
         return StudentModule(self._session, name, opaque, self._forbid, self._reason)
 
-    def load_helper(self, name: str, source: str) -> StudentModule:
-        """Run trusted helper code inside the sandbox (e.g. to drive a student's model there)."""
-        self._session.request({"op": "load_helper", "name": name, "source": source}, [],
-                              f"loading the grader's helper {name}")
-        return StudentModule(self._session, name, {})
+    def helper(self, name: str, source: str, opaque: dict | None = None) -> StudentModule:
+        """Trusted helper code run inside the sandbox (e.g. to drive a student's model there).
+
+        Its functions are called like a student module's; exceptions from the student code they
+        call come back as ``StudentException`` with the student's traceback lines."""
+        self._session.add_helper(name, source)
+        return StudentModule(self._session, name, opaque)
 
 
 class Leaderboard:

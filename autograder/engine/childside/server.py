@@ -168,6 +168,9 @@ class Server:
                 reply, out_buffers = failure.reply, []
             except protocol.ProtocolError as exc:
                 reply, out_buffers = {"ok": False, "kind": "bad_request", "message": str(exc)}, []
+            except BaseException as exc:  # e.g. a grader helper that hit broken student code
+                reply, out_buffers = StudentFailure("exception", _describe(exc), exc,
+                                                    traceback=self.student_frames(exc)).reply, []
             protocol.write_message(self.fd_out, reply, out_buffers)
 
     def dispatch(self, header: dict, buffers: list, out: list) -> dict:
