@@ -1,7 +1,8 @@
 """The student handout (assignments/) states exactly the contract the reference (reference/) keeps.
 
-For every student file: the same public functions with the same signatures;
-every stub is documented and raises NotImplementedError until a student fills it.
+For every student file: the stub defines exactly the contract's public functions, the
+reference defines each of them with the same signature (it may have public helpers of
+its own), and every stub is documented and raises NotImplementedError.
 """
 
 import ast
@@ -14,7 +15,28 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-STUDENT_FILES = ["shapes", "layers", "fast_layers", "cifar10"]
+CONTRACT = {
+    "shapes": [
+        "conv_output_size",
+        "pool_output_size",
+        "same_padding",
+        "conv_param_count",
+        "linear_param_count",
+        "network_summary",
+    ],
+    "layers": [
+        "conv_forward_naive",
+        "conv_backward_naive",
+        "max_pool_forward_naive",
+        "max_pool_backward_naive",
+        "avg_pool_forward_naive",
+        "avg_pool_backward_naive",
+        "relu_forward",
+        "relu_backward",
+    ],
+    "fast_layers": ["conv_forward_fast", "conv_backward_fast", "max_pool_forward_fast", "max_pool_backward_fast"],
+    "cifar10": ["build_model", "train"],
+}
 
 
 def _load(package: str, name: str) -> ModuleType:
@@ -41,26 +63,26 @@ def _signature(fn) -> inspect.Signature:
         return inspect.signature(fn)
 
 
-@pytest.fixture(params=STUDENT_FILES)
-def pair(request) -> tuple[ModuleType, ModuleType]:
-    return _load("reference", request.param), _load("assignments", request.param)
+@pytest.fixture(params=list(CONTRACT))
+def pair(request) -> tuple[ModuleType, ModuleType, list[str]]:
+    return _load("reference", request.param), _load("assignments", request.param), CONTRACT[request.param]
 
 
-def test_same_public_functions(pair):
-    reference, stub = pair
-    assert sorted(_public_functions(stub)) == sorted(_public_functions(reference))
+def test_stub_defines_exactly_the_contract(pair):
+    _, stub, contract = pair
+    assert sorted(_public_functions(stub)) == sorted(contract)
 
 
-def test_same_signatures(pair):
-    reference, stub = pair
-    stubs = _public_functions(stub)
-    for name, fn in _public_functions(reference).items():
-        if name in stubs:
-            assert _signature(stubs[name]) == _signature(fn), name
+def test_reference_has_the_same_signatures(pair):
+    reference, stub, contract = pair
+    implemented = _public_functions(reference)
+    for name in contract:
+        assert name in implemented, f"reference/{stub.__name__.split('.')[-1]}.py lacks {name}"
+        assert _signature(implemented[name]) == _signature(getattr(stub, name)), name
 
 
 def test_every_stub_is_documented_and_unimplemented(pair):
-    _, stub = pair
+    _, stub, _ = pair
     assert (stub.__doc__ or "").strip(), f"{stub.__name__} has no module docstring"
     for name, fn in _public_functions(stub).items():
         assert len((fn.__doc__ or "").strip()) > 40, f"{name} needs a docstring that states its contract"
