@@ -1,0 +1,452 @@
+"""One timing harness for every timed test: the student's code against the reference's.
+
+How a verdict is reached, and why:
+
+* The clock lives in this, the trusted process. A measurement is the round trip of one ``call``
+  request that runs the function ``repeat`` times in the child, on inputs staged there
+  beforehand (``Session.stage``), with the results dropped there. Student code runs in another
+  process, so patching ``time``, ``torch.cuda.Event`` or ``torch.cuda.synchronize`` there changes
+  nothing here. On a GPU the child waits for its queued kernels before it replies, through the
+  CUDA runtime's C entry point (``childside.server._cuda_synchronize``), not through torch.
+* The reference runs in a sandboxed child of its own, called the same way, so both sides pay the
+  same per-request overhead, in the same run, on the same inputs.
+* Measurements are interleaved (reference, student, student, reference, ...) so that a machine
+  that slows down mid-run slows both sides alike; a busy or slow grading host moves the ratio
+  far less than it moves either time.
+* Each measurement repeats the call until it lasts about ``measurement_s``, which makes the
+  per-request overhead negligible; warm-up runs come first and are not counted.
+* Rounds go on until the ratio of the medians (student / reference) is stable, or the samples
+  put it in one credit tier beyond doubt, or the budget is spent. A ratio near a tier's bound is
+  re-measured with more rounds before the verdict, so noise decides as little as possible.
+
+Known limits: student code shares its process with the child-side synchronisation, so a
+submission written against this grader's own runtime could patch that out; and inputs are the
+same on every repeat, so a submission that memoises results by input would look fast. Both are
+deliberate cheating, not the clock patches a timing harness must shrug off.
+
+The clock, the timed calls and the device are injected (``Clock``, ``TimedCall``, ``Device``), so
+the verdict logic is tested on synthetic timings without a GPU and without flaky sleeps.
+"""
+from __future__ import annotations
+
+import dataclasses
+import gc
+import math
+import statistics
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from .childside.protocol import Handle
+from .proxy import Session, StudentFunction
+
+# The fewest rounds after which a verdict may be taken because every sample pair agrees on the
+# tier (see _Samples.one_tier_beyond_doubt); fewer could be one lucky scheduling.
+MIN_ROUNDS_FOR_CLEAR_CASE = 3
+# The ratio must have moved less than ``stability`` over this many last rounds to be stable.
+STABILITY_WINDOW = 3
+
+
+def _key(default, description: str):
+    return dataclasses.field(default=default, metadata={"description": description})
+
+
+@dataclasses.dataclass(frozen=True)
+class Tier:
+    """Up to ``max_ratio`` times the reference's time, the test earns ``credit`` (0..1) of its points."""
+
+    max_ratio: float
+    credit: float
+
+
+DEFAULT_TIERS = (Tier(2.0, 1.0), Tier(5.0, 0.5))
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasurementPlan:
+    """How long and how carefully to measure. Declared once here; read from thresholds.toml."""
+
+    warmup_rounds: int = _key(2, "Uncounted runs of each side first (caches, page faults, lazy imports).")
+    min_rounds: int = _key(5, "Fewest counted (reference, student) rounds before the ratio may be called stable.")
+    max_rounds: int = _key(25, "Most counted rounds before a verdict (re-measurement not included).")
+    remeasure_rounds: int = _key(15, "Extra rounds taken when the ratio is near a tier's bound.")
+    measurement_s: float = _key(0.05, "One measurement repeats the call until it lasts about this long, "
+                                      "so the per-request overhead stays small.")
+    max_repeat: int = _key(1000, "Most calls in one measurement.")
+    budget_s: float = _key(10.0, "Wall-clock seconds for measuring one comparison; a re-measurement "
+                                 "near a bound gets as much again.")
+    stability: float = _key(0.05, "The ratio is stable when it moved less than this fraction over "
+                                  "the last rounds.")
+    near_threshold: float = _key(0.15, "A ratio within this fraction of a tier's bound is re-measured.")
+
+    def __post_init__(self) -> None:
+        if min(self.min_rounds, self.max_rounds, self.max_repeat) < 1 or self.warmup_rounds < 0:
+            raise ValueError("rounds and repeats must be at least 1 (warm-up rounds at least 0)")
+        if self.remeasure_rounds < 0 or self.measurement_s <= 0 or self.budget_s <= 0:
+            raise ValueError("remeasure_rounds must be >= 0, measurement_s and budget_s > 0")
+        if not (0 < self.stability < 1 and 0 <= self.near_threshold < 1):
+            raise ValueError("stability must lie in (0, 1) and near_threshold in [0, 1)")
+
+
+def check_tiers(tiers: Sequence[Tier]) -> tuple[Tier, ...]:
+    """Tiers sorted by bound; bounds must be > 0 and credit in (0, 1], falling as bounds grow."""
+    ordered = tuple(sorted(tiers, key=lambda t: t.max_ratio))
+    if not ordered:
+        raise ValueError("at least one tier is needed")
+    for tier in ordered:
+        if not (tier.max_ratio > 0 and 0 < tier.credit <= 1):
+            raise ValueError(f"bad tier {tier}: max_ratio must be > 0 and credit in (0, 1]")
+    if any(a.credit <= b.credit for a, b in zip(ordered, ordered[1:])):
+        raise ValueError(f"credit must fall as the allowed ratio grows: {ordered}")
+    return ordered
+
+
+def credit_for(ratio: float, tiers: Sequence[Tier]) -> float:
+    """The credit of the first (tightest) tier whose bound the ratio stays within; 0 beyond all."""
+    return next((t.credit for t in check_tiers(tiers) if ratio <= t.max_ratio), 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class TimingPolicy:
+    """Everything a comparison needs to know besides the code: how to measure, what credit."""
+
+    plan: MeasurementPlan = MeasurementPlan()
+    default_tiers: tuple[Tier, ...] = DEFAULT_TIERS
+    item_tiers: Mapping[str, tuple[Tier, ...]] = dataclasses.field(default_factory=dict)
+
+    def tiers_for(self, item: str) -> tuple[Tier, ...]:
+        return check_tiers(self.item_tiers.get(item, self.default_tiers))
+
+
+# --- what the harness is built from (injected, so that tests can fake each) ----------------
+
+class Clock(Protocol):
+    def now_ns(self) -> int:
+        """Monotonic time in nanoseconds."""
+
+
+class PerfCounterClock:
+    """The real clock, read in the trusted process only."""
+
+    def now_ns(self) -> int:
+        return time.perf_counter_ns()
+
+
+@dataclasses.dataclass(frozen=True)
+class Device:
+    """Where the timed code runs. ``sync``: what the child waits for before it replies."""
+
+    name: str
+    sync: str | None = None
+
+
+CPU = Device("cpu")
+
+
+def device_named(name: str) -> Device:
+    """``"cpu"`` or ``"cuda"`` / ``"cuda:N"`` (the run's ``--device``)."""
+    if name == "cpu":
+        return CPU
+    if name == "cuda" or name.startswith("cuda:"):
+        return Device(name, sync="cuda")
+    raise ValueError(f"unknown device {name!r}; expected cpu or cuda")
+
+
+class TimedCall(Protocol):
+    def run(self, repeat: int) -> None:
+        """Run the timed code ``repeat`` times; return once it, device work included, is done."""
+
+
+class SandboxedCall:
+    """A function of a sandboxed module, called on staged inputs, its results dropped in the child."""
+
+    def __init__(self, function: StudentFunction, args: tuple, kwargs: dict | None = None,
+                 device: Device = CPU, timeout: float | None = None) -> None:
+        self.function, self.args, self.kwargs = function, tuple(args), dict(kwargs or {})
+        self.device, self.timeout = device, timeout
+
+    def run(self, repeat: int) -> None:
+        self.function.call(self.args, self.kwargs, repeat=repeat, discard=True,
+                           timeout=self.timeout, sync=self.device.sync)
+
+
+# --- the verdict ---------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class TimingVerdict:
+    item: str
+    device: str
+    student_median_s: float  # per call
+    reference_median_s: float
+    ratio: float  # student / reference
+    tiers: tuple[Tier, ...]
+    credit: float  # 0..1 of the test's points
+    rounds: int  # counted (reference, student) pairs
+    remeasured: bool  # the ratio came near a bound, and more rounds were taken
+    stable: bool  # False: the budget ran out before the ratio settled
+
+    @property
+    def thresholds(self) -> tuple[float, ...]:
+        return tuple(t.max_ratio for t in self.tiers)
+
+    def message(self) -> str:
+        """What the student reads: both medians, the ratio, the tiers and the credit."""
+        how = f"medians of {self.rounds} interleaved measurement{'s' if self.rounds != 1 else ''}"
+        if self.remeasured:
+            how += ", re-measured because the ratio was close to a limit"
+        scale = "; ".join(f"up to {t.max_ratio:g}x: {_percent(t.credit)} of the points"
+                          for t in self.tiers)
+        return (f"{self.item} on {self.device}: your code took {self.ratio:.2f}x the reference's "
+                f"time ({_duration(self.student_median_s)} vs {_duration(self.reference_median_s)} "
+                f"per call, {how}). Speed credit: {scale}; slower: none. "
+                f"Earned: {_percent(self.credit)}.")
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:.0f}%"
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+# --- the harness ---------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class _Samples:
+    """Per-call seconds of each side, one pair per round, and the ratio after each round."""
+
+    reference: list = dataclasses.field(default_factory=list)
+    student: list = dataclasses.field(default_factory=list)
+    ratios: list = dataclasses.field(default_factory=list)
+    last_round_ns: int = 0
+
+    def add(self, reference_s: float, student_s: float) -> None:
+        self.reference.append(reference_s)
+        self.student.append(student_s)
+        self.ratios.append(self.ratio())
+
+    def ratio(self) -> float:
+        return statistics.median(self.student) / max(statistics.median(self.reference), 1e-12)
+
+    def stable(self, plan: MeasurementPlan) -> bool:
+        if len(self.ratios) < max(plan.min_rounds, STABILITY_WINDOW):
+            return False
+        current = self.ratios[-1]
+        return all(abs(r / current - 1) <= plan.stability for r in self.ratios[-STABILITY_WINDOW:])
+
+    def one_tier_beyond_doubt(self, tiers: Sequence[Tier], margin: float) -> bool:
+        """Even the most extreme pairing of samples (fastest student with slowest reference,
+        and the reverse) stays clear of every bound by ``margin``: more rounds cannot change
+        the tier. Settles the clear cases (a copy of the reference, a naive loop) quickly."""
+        if len(self.ratios) < MIN_ROUNDS_FOR_CLEAR_CASE:
+            return False
+        low = min(self.student) / max(self.reference)
+        high = max(self.student) / max(min(self.reference), 1e-12)
+        return all(high * (1 + margin) < t.max_ratio or low > t.max_ratio * (1 + margin) for t in tiers)
+
+
+class TimingHarness:
+    """Times a student call against a reference call and returns a ``TimingVerdict``."""
+
+    def __init__(self, plan: MeasurementPlan = MeasurementPlan(), clock: Clock | None = None) -> None:
+        self.plan = plan
+        self.clock = clock or PerfCounterClock()
+
+    def compare(self, student: TimedCall, reference: TimedCall, tiers: Sequence[Tier], item: str,
+                device: Device = CPU) -> TimingVerdict:
+        tiers = check_tiers(tiers)
+        plan = self.plan
+        start = self.clock.now_ns()
+        repeats = self._warm_up(student, reference)
+        samples = _Samples()
+        self._measure(samples, student, reference, repeats, plan.max_rounds,
+                      start + _ns(plan.budget_s), settle=lambda: samples.stable(plan)
+                      or samples.one_tier_beyond_doubt(tiers, plan.near_threshold))
+        stable = samples.stable(plan) or samples.one_tier_beyond_doubt(tiers, plan.near_threshold)
+        remeasured = False
+        if plan.remeasure_rounds and _near_a_bound(samples.ratio(), tiers, plan.near_threshold):
+            remeasured = True
+            self._measure(samples, student, reference, repeats, plan.remeasure_rounds,
+                          self.clock.now_ns() + _ns(plan.budget_s), settle=None)
+            stable = stable or samples.stable(plan)
+        ratio = samples.ratio()
+        return TimingVerdict(
+            item=item, device=device.name, student_median_s=statistics.median(samples.student),
+            reference_median_s=statistics.median(samples.reference), ratio=ratio, tiers=tiers,
+            credit=credit_for(ratio, tiers), rounds=len(samples.ratios), remeasured=remeasured,
+            stable=stable)
+
+    def _warm_up(self, student: TimedCall, reference: TimedCall) -> tuple[int, int]:
+        """Single calls first, then warm-up runs sized from them; returns the repeat counts.
+
+        A side whose single call already lasts a whole measurement needs no warm-up: its own
+        length dwarfs any cold start. The student never repeats more often than the
+        reference, so a faster student cannot amortise the request overhead better.
+        """
+        reference_s, student_s = self._time(reference, 1), self._time(student, 1)
+        for _ in range(self.plan.warmup_rounds):
+            if reference_s < self.plan.measurement_s:
+                reference_s = self._time(reference, self._repeat_for(reference_s))
+            if student_s < self.plan.measurement_s:
+                student_s = self._time(student, min(self._repeat_for(student_s),
+                                                    self._repeat_for(reference_s)))
+        reference_repeat = self._repeat_for(reference_s)
+        return reference_repeat, min(reference_repeat, self._repeat_for(student_s))
+
+    def _measure(self, samples: _Samples, student: TimedCall, reference: TimedCall,
+                 repeats: tuple[int, int], rounds: int, deadline_ns: int,
+                 settle: Callable[[], bool] | None) -> None:
+        """Up to ``rounds`` more rounds, alternating which side goes first (ABBA), until
+        ``settle()`` or the deadline (judged by the last round's length; one round at least)."""
+        reference_repeat, student_repeat = repeats
+        for _ in range(rounds):
+            began = self.clock.now_ns()
+            if samples.ratios and began + samples.last_round_ns > deadline_ns:
+                return
+            if len(samples.ratios) % 2 == 0:
+                reference_s = self._time(reference, reference_repeat)
+                student_s = self._time(student, student_repeat)
+            else:
+                student_s = self._time(student, student_repeat)
+                reference_s = self._time(reference, reference_repeat)
+            samples.last_round_ns = self.clock.now_ns() - began
+            samples.add(reference_s, student_s)
+            if settle is not None and settle():
+                return
+
+    def _time(self, call: TimedCall, repeat: int) -> float:
+        """Seconds per call. The collector is paused so that its pauses are not timed."""
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            began = self.clock.now_ns()
+            call.run(repeat)
+            ended = self.clock.now_ns()
+        finally:
+            if collecting:
+                gc.enable()
+        return (ended - began) / 1e9 / repeat
+
+    def _repeat_for(self, seconds_per_call: float) -> int:
+        wanted = math.ceil(self.plan.measurement_s / max(seconds_per_call, 1e-9))
+        return max(1, min(self.plan.max_repeat, wanted))
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+def _near_a_bound(ratio: float, tiers: Sequence[Tier], margin: float) -> bool:
+    return any(abs(ratio / t.max_ratio - 1) <= margin for t in tiers)
+
+
+# --- what the suites use (the plugin's ``timing`` fixture) ---------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """One process of a comparison: the proxies its input builders see, and its session."""
+
+    access: Any  # plugin.SubmissionAccess: .module(name, opaque) and .load_helper(name, source)
+    session: Session
+
+
+# Builds the inputs of a timed call inside one side's process; returns the positional args.
+ArgsBuilder = Callable[[Any], tuple]
+
+
+class TimedComparisons:
+    """The ``timing`` fixture: ``compare`` a student function with the reference's.
+
+    Every comparison first calls both functions once on the very inputs it will time and
+    requires the results to agree (``check``); a wrong result raises ``AssertionError`` and earns
+    no timing points, however fast. Only then is the pair timed. The test's score is the mean
+    credit of its comparisons.
+    """
+
+    def __init__(self, student: Side, reference: Side | None, policy: TimingPolicy,
+                 harness_factory: Callable[[MeasurementPlan], TimingHarness] = TimingHarness) -> None:
+        self.student, self.reference, self.policy = student, reference, policy
+        self.harness_factory = harness_factory
+        self.verdicts: list[TimingVerdict] = []
+
+    def compare(self, function: str, args: tuple | ArgsBuilder, *, module: str,
+                item: str | None = None, kwargs: dict | None = None, opaque: dict | None = None,
+                reference_function: str | None = None,
+                check: Callable[[Any, Any], None] | None = None,
+                device: str = "cpu") -> TimingVerdict:
+        """Time ``module.function(*args, **kwargs)`` of the student against the reference's.
+
+        * ``args``: the inputs, or a builder ``f(side) -> args`` run once per side, so that
+          inputs that only exist in a process (a forward pass's cache) are made there:
+          ``lambda side: (dout, side.module("fast_layers", OPAQUE).conv_forward_fast(*fwd)[1])``.
+        * ``opaque``: as for ``submission.module``; what stays in the child in the check call.
+        * ``check(student_value, reference_value)``: raises ``AssertionError`` (with a message
+          for the student, no expected values) when the student's result is wrong; default
+          ``assert_matches_reference``.
+        * ``item``: the thresholds' key (default: ``function``); ``device``: "cpu" or "cuda".
+        """
+        if self.reference is None:
+            raise RuntimeError("this part has no reference implementation to time against")
+        item = item or function
+        target = device_named(device)
+        student_call, student_value = self._prepare(self.student, module, function, args, kwargs,
+                                                    opaque, target)
+        reference_call, reference_value = self._prepare(self.reference, module,
+                                                        reference_function or function, args,
+                                                        kwargs, opaque, target)
+        (check or assert_matches_reference)(student_value, reference_value)
+        harness = self.harness_factory(self.policy.plan)
+        verdict = harness.compare(student_call, reference_call, self.policy.tiers_for(item), item,
+                                  target)
+        self.verdicts.append(verdict)
+        return verdict
+
+    @property
+    def fraction(self) -> float:
+        return sum(v.credit for v in self.verdicts) / len(self.verdicts)
+
+    @staticmethod
+    def _prepare(side: Side, module: str, function: str, args, kwargs, opaque, device: Device):
+        """Stage the inputs in the side's process, call once for the check, return the timed call."""
+        values = tuple(args(side.access) if callable(args) else args)
+        staged = tuple(v if isinstance(v, Handle) else side.session.stage(v) for v in values)
+        staged_kwargs = {k: v if isinstance(v, Handle) else side.session.stage(v)
+                         for k, v in (kwargs or {}).items()}
+        proxy = getattr(side.access.module(module, opaque), function)
+        value = proxy.call(staged, staged_kwargs, sync=device.sync).value
+        return SandboxedCall(proxy, staged, staged_kwargs, device), value
+
+
+def assert_matches_reference(student, reference, rtol: float = 1e-6, where: str = "result") -> None:
+    """The student's value must have the reference's structure and arrays within ``rtol``
+    (CS231n's relative error). Handles (objects kept in a child) are not compared. The message
+    says what differs, never the expected values."""
+    if isinstance(reference, Handle):
+        return
+    if isinstance(reference, (tuple, list)):
+        if not isinstance(student, (tuple, list)) or len(student) != len(reference):
+            raise AssertionError(f"on the timed inputs, your {where} is not a sequence of "
+                                 f"{len(reference)} items like the reference's, so it was not timed")
+        for index, (s, r) in enumerate(zip(student, reference)):
+            assert_matches_reference(s, r, rtol, f"{where} item {index}")
+        return
+    expected = np.asarray(reference, dtype=np.float64)
+    try:
+        actual = np.asarray(student, dtype=np.float64)
+    except (TypeError, ValueError):
+        actual = None
+    if actual is None or actual.shape != expected.shape:
+        raise AssertionError(f"on the timed inputs, your {where} does not have the reference's "
+                             "shape, so it was not timed (a wrong result earns no speed points)")
+    error = np.abs(actual - expected) / np.maximum(1e-8, np.abs(actual) + np.abs(expected))
+    worst = float(np.max(error)) if error.size else 0.0
+    if not worst <= rtol:  # also catches NaN
+        raise AssertionError(f"on the timed inputs, your {where} is wrong (max relative error "
+                             f"{worst:.1e}), so it was not timed: a wrong result earns no speed points")
