@@ -85,5 +85,31 @@ def validate(config_path: Path | None) -> None:
     click.echo(report)
 
 
+
+@main.group()
+def package() -> None:
+    """Build what a course platform runs (see docs/deployment.md)."""
+
+
+@package.command()
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
+              show_default=True)
+@click.option("--part", "parts", multiple=True, help="Grade only this part (repeatable); default: all.")
+@click.option("--with-cuda-torch", is_flag=True, help="setup.sh installs the CUDA torch build (default: CPU).")
+@click.option("--with-cifar-data", is_flag=True, help="setup.sh downloads CIFAR-10 into /autograder/data.")
+@click.option("--torch-version", help="torch version setup.sh pins (default: the one installed here).")
+def gradescope(output: Path, parts: tuple, with_cuda_torch: bool, with_cifar_data: bool,
+               torch_version: str | None) -> None:
+    """Build the autograder.zip to upload on Gradescope's "Configure Autograder" page."""
+    from autograder.package.gradescope import GradescopeOptions, PackageError, build_gradescope_zip
+
+    options = GradescopeOptions(parts=parts, cuda_torch=with_cuda_torch, cifar_data=with_cifar_data,
+                                torch_version=torch_version)
+    try:
+        names = build_gradescope_zip(output, options)
+    except PackageError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {output} ({len(names)} files, {output.stat().st_size / 1024:.0f} KiB)")
+
 if __name__ == "__main__":
     main()

@@ -14,6 +14,8 @@ The test's name is the first line of its docstring. Fixtures offered to suites:
 * ``leaderboard``: columns for Gradescope's leaderboard
 * ``cases``: partial credit; ``cases.run(label, check, *args)`` runs one case and records it;
   the test scores ``passed / run`` of its weight.
+* ``timing``: speed against the reference; ``timing.compare(...)`` checks the result on the
+  timed inputs, times both, and the test scores the verdict's credit (see ``engine.timing``).
 
 Assertion messages and ``StudentCodeError`` texts are what the student reads, so suites must
 never put expected values in them; pytest's assertion rewriting is turned off for that reason.
@@ -25,6 +27,7 @@ import dataclasses
 import pytest
 
 from .proxy import Session, StudentCodeError, StudentModule, StudentTimeout
+from .timing import Side, TimedComparisons, TimingPolicy
 
 PASS, FAIL = "\N{CHECK MARK}", "\N{BALLOT X}"
 
@@ -107,7 +110,8 @@ class GradingPlugin:
     """Registered with ``pytest.main(plugins=[...])`` for one part of one submission."""
 
     def __init__(self, session: Session, options: object = None, forbid: tuple = (),
-                 forbid_reason: str = "", config: object = None) -> None:
+                 forbid_reason: str = "", config: object = None, reference: Session | None = None,
+                 timing_policy: TimingPolicy | None = None) -> None:
         self.session = session
         self.options = options
         self.config = config
@@ -115,6 +119,11 @@ class GradingPlugin:
         self.access = SubmissionAccess(session, forbid, forbid_reason)
         self.records: list[ItemRecord] = []
         self._cases: dict[str, Cases] = {}
+        # The reference runs in a sandbox of its own, so that timings of both sides are alike.
+        self.reference = reference
+        self.reference_access = SubmissionAccess(reference, forbid, forbid_reason) if reference else None
+        self.timing_policy = timing_policy or TimingPolicy()
+        self._timing: dict[str, TimedComparisons] = {}
 
     @pytest.fixture(scope="session")
     def submission(self) -> SubmissionAccess:
@@ -140,6 +149,29 @@ class GradingPlugin:
         recorder = Cases()
         self._cases[request.node.nodeid] = recorder
         return recorder
+
+    @pytest.fixture
+    def timing(self, request) -> TimedComparisons:
+        """Speed of a student function against the reference's; the test scores the credit.
+
+        A wrong submission gets no timing points however fast it is, so a timed test goes:
+        correctness on the very inputs that are timed, then timing. ``compare`` does both::
+
+            verdict = timing.compare("conv_forward_fast", (x, w, b, conv_param),
+                                     module="fast_layers", opaque={"conv_forward_fast": [1]})
+
+        It calls both functions once on the inputs and raises ``AssertionError`` (no points)
+        unless ``check(student_value, reference_value)`` accepts the result; only then are
+        the two timed, interleaved, each in its own sandbox, by the clock of this process.
+        Inputs that must be made inside each process (a cache) come from a builder
+        ``args=lambda side: (...)`` run once per side. The test's score is the mean credit of
+        its verdicts, and each verdict's message (both medians, the ratio, the tiers) is shown.
+        """
+        reference = Side(self.reference_access, self.reference) if self.reference else None
+        comparisons = TimedComparisons(Side(self.access, self.session), reference,
+                                       self.timing_policy)
+        self._timing[request.node.nodeid] = comparisons
+        return comparisons
 
     def pytest_configure(self, config) -> None:
         config.addinivalue_line("markers", "weight(n): share of the part's points")
@@ -168,6 +200,7 @@ class GradingPlugin:
     def _record(self, item, call) -> None:
         record = next(r for r in self.records if r.nodeid == item.nodeid)
         cases = self._cases.get(item.nodeid)
+        timing = self._timing.get(item.nodeid)
         exc = call.excinfo.value if call.excinfo is not None else None
         lines = []
         if cases is not None and cases.records:
@@ -176,6 +209,9 @@ class GradingPlugin:
                       for r in cases.records]
         elif cases is not None and exc is None:
             record.grader_error = "test recorded no cases"
+        elif timing is not None and timing.verdicts and exc is None:
+            record.fraction = timing.fraction
+            lines += [verdict.message() for verdict in timing.verdicts]
         else:
             record.fraction = 1.0 if exc is None else 0.0
         if exc is not None:

@@ -1,0 +1,1 @@
+"""``grade package ...``: turn this project into what a course platform runs."""
