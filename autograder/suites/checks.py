@@ -92,10 +92,12 @@ def assert_close(actual, expected: np.ndarray, what: str, tol: float = TOL,
         raise AssertionError(f"{what}: {kind} {error:.1e} (tolerance {tol:.0e})")
 
 
-def unpack(value, n: int, what: str) -> tuple:
-    """``value`` must be a tuple (or list) of ``n`` items, e.g. ``what="(dx, dw, db)"``."""
+def unpack(value, n: int, what: str, names: str = "") -> tuple:
+    """``value`` must be a tuple (or list) of ``n`` items; ``what`` names the function and
+    ``names`` the items, e.g. ``unpack(v, 3, "conv_backward_naive", "(dx, dw, db)")``."""
     if not isinstance(value, (tuple, list)) or len(value) != n:
-        raise AssertionError(f"returned {describe_value(value)}, expected a tuple {what}")
+        wanted = f"a tuple {names}" if names else f"a tuple of {n} items"
+        raise AssertionError(f"{what} returned {describe_value(value)}, expected {wanted}")
     return tuple(value)
 
 
@@ -204,20 +206,70 @@ def numerical_gradient(f: Callable[[np.ndarray], np.ndarray], x: np.ndarray, dou
     return grad
 
 
+def check_dtype(value: np.ndarray, what: str, dtype) -> None:
+    if value.dtype != np.dtype(dtype):
+        raise AssertionError(f"{what} has dtype {value.dtype}, expected {np.dtype(dtype).name} "
+                             "(float32 inputs give float32 results)")
+
+
+# --- layers: a forward pass returns (out, cache), its backward pass takes (dout, cache) ------
+
+def call_forward(student_fn, args: tuple, check_mutation: bool = False):
+    """Run a student forward pass; returns ``(out, cache, mutated_args)``.
+
+    The suite opens the module with the cache marked opaque, so ``cache`` is a handle that
+    stays in the sandbox and can only go back to the student's own backward pass.
+    """
+    result = student_fn.call(tuple(args), check_mutation=check_mutation)
+    out, cache = unpack(result.value, 2, student_fn.name, "(out, cache)")
+    return out, cache, result.mutated_args
+
+
+GRADIENT_NAMES = {1: "dx", 3: "(dx, dw, db)"}
+
+
+def call_backward(student_fn, dout: np.ndarray, cache, n: int, check_mutation: bool = False):
+    """Run a student backward pass returning ``n`` gradients; returns ``(grads, mutated_args)``."""
+    result = student_fn.call((dout, cache), check_mutation=check_mutation)
+    if n == 1:
+        return (result.value,), result.mutated_args
+    return unpack(result.value, n, student_fn.name, GRADIENT_NAMES.get(n, "")), result.mutated_args
+
+
+def check_forward(student_fn, args: tuple, expected: np.ndarray, tol: float = TOL,
+                  scaled: bool = False, dtype=None) -> None:
+    """The forward pass's ``out`` matches ``expected`` (and has ``dtype``, if given)."""
+    out, _, _ = call_forward(student_fn, args)
+    assert_close(out, expected, "out", tol, scaled)
+    if dtype is not None:
+        check_dtype(out, "out", dtype)
+
+
+def check_backward(student_forward, student_backward, args: tuple, dout: np.ndarray,
+                   expected: dict, tol: float = TOL, scaled: bool = False, dtype=None) -> None:
+    """The backward pass, on the cache of the student's own forward pass, returns gradients
+    matching ``expected`` (``{"dx": ..., "dw": ..., "db": ...}``, in return order)."""
+    _, cache, _ = call_forward(student_forward, args)
+    grads, _ = call_backward(student_backward, dout, cache, len(expected))
+    for got, (name, want) in zip(grads, expected.items()):
+        assert_close(got, want, name, tol, scaled)
+        if dtype is not None:
+            check_dtype(got, name, dtype)
+
+
 def check_max_pool_routing(dx, x: np.ndarray, dout: np.ndarray, pool_param: dict,
                            what: str = "dx") -> None:
     """Max-pool backward with ties, for windows that do not overlap (stride >= pool size).
 
-    Any split among a window's maxima is accepted (argmax's first maximum, the last, ...) as long
-    as the window passes on exactly its dout, only to maximal elements, and elements outside
-    every window get nothing.
+    Whichever maximal element the student picks is accepted, as long as every window sends its
+    whole dout (never zero: the caller's dout has no zeros) to exactly ONE of its maximal
+    elements, and elements outside every window get nothing.
     """
     check_array(dx, what, x.shape)
     ph, pw, stride = pool_param["pool_height"], pool_param["pool_width"], pool_param["stride"]
     if stride < ph or stride < pw:  # a bug in the suite, not in the submission
         raise ValueError("check_max_pool_routing needs non-overlapping windows")
     dx = dx.astype(np.float64)
-    scale = max(1.0, float(np.abs(dout).max()))
     covered = np.zeros(x.shape, dtype=bool)
     for i in range(dout.shape[2]):
         for j in range(dout.shape[3]):
@@ -225,15 +277,57 @@ def check_max_pool_routing(dx, x: np.ndarray, dout: np.ndarray, pool_param: dict
             cols = slice(j * stride, j * stride + pw)
             covered[:, :, rows, cols] = True
             window_x, window_dx = x[:, :, rows, cols], dx[:, :, rows, cols]
+            where = f"the window at output row {i}, column {j}"
             is_max = window_x == window_x.max(axis=(2, 3), keepdims=True)
-            if np.any(np.abs(window_dx[~is_max]) > 1e-12 * scale):
-                raise AssertionError(f"{what} is non-zero at an element that is not a maximum of "
-                                     f"its window (window at output row {i}, column {j})")
-            total = window_dx.sum(axis=(2, 3))
-            if np.any(np.abs(total - dout[:, :, i, j]) > 1e-9 * scale):
+            if np.any(window_dx[~is_max] != 0):
+                raise AssertionError(f"{what}: {where} sends gradient to an element that is not "
+                                     "its maximum")
+            receivers = (window_dx != 0).sum(axis=(2, 3))
+            wrong = receivers[receivers != 1]
+            if wrong.size and wrong[0] == 0:
+                raise AssertionError(f"{what}: {where} passes no gradient to any of its elements")
+            if wrong.size:
                 raise AssertionError(
-                    f"{what}: the window at output row {i}, column {j} does not pass on exactly "
-                    "its upstream gradient: when several elements tie for the maximum, route the "
-                    "whole gradient to one of them (e.g. the first), not to each")
+                    f"{what}: {where} spreads its gradient over {wrong[0]} tied maxima; send "
+                    "all of it to ONE maximal element (the first in row-major order, as "
+                    "np.argmax picks)")
+            if rel_error(window_dx.sum(axis=(2, 3)), dout[:, :, i, j]) > TOL:
+                raise AssertionError(f"{what}: {where} does not pass on exactly its upstream "
+                                     "gradient dout")
     if np.any(dx[~covered] != 0):
         raise AssertionError(f"{what} is non-zero at elements that no pooling window covers")
+
+
+# --- torch as an independent oracle (for tests that ship to students: no reference/) -------
+
+def _torch_leaf(a: np.ndarray):
+    import torch
+
+    return torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
+
+
+def torch_conv(x, w, b, conv_param: dict, dout=None) -> dict:
+    """out (and dx, dw, db for ``dout``) of torch's float64 conv2d."""
+    import torch
+    import torch.nn.functional as F
+
+    xt, wt, bt = _torch_leaf(x), _torch_leaf(w), _torch_leaf(b)
+    out = F.conv2d(xt, wt, bt, stride=conv_param["stride"], padding=conv_param["pad"])
+    if dout is None:
+        return {"out": out.detach().numpy()}
+    out.backward(torch.as_tensor(dout, dtype=torch.float64))
+    return {"dx": xt.grad.numpy(), "dw": wt.grad.numpy(), "db": bt.grad.numpy()}
+
+
+def torch_pool(kind: str, x, pool_param: dict, dout=None) -> dict:
+    """out (or dx for ``dout``) of torch's float64 max_pool2d / avg_pool2d."""
+    import torch
+    import torch.nn.functional as F
+
+    xt = _torch_leaf(x)
+    pool = F.max_pool2d if kind == "max" else F.avg_pool2d
+    out = pool(xt, (pool_param["pool_height"], pool_param["pool_width"]), pool_param["stride"])
+    if dout is None:
+        return {"out": out.detach().numpy()}
+    out.backward(torch.as_tensor(dout, dtype=torch.float64))
+    return {"dx": xt.grad.numpy()}

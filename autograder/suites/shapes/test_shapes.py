@@ -2,6 +2,7 @@
 
 Messages may show what the student returned, never what the reference returned.
 """
+import numpy as np
 import pytest
 
 from autograder.suites.checks import (call_label, check_int, check_int_tuple, check_summary,
@@ -59,6 +60,7 @@ def test_conv_output_size_pairs(shapes, cases):
         ((20, 11), (4, 3), (2, 4), 0),
         (10, 3, 1, (1, 0)),           # padding on one axis only
         ((1, 1), (1, 1), (1, 1), (0, 0)),
+        ([9, 5], 3, [2, 1], 0),       # a list is accepted as a pair; the result is a tuple
     ])
 
 
@@ -95,6 +97,26 @@ def test_conv_output_size_errors(shapes, cases):
         ((5, 3, 1, -1), "negative padding"),
         (((8, 7), 3, 2, 0), "the filter fits the height but not the width"),
     ])
+
+
+@pytest.mark.weight(1)
+@pytest.mark.hint("sizes must be integers (numpy integers too), never floats, bools, strings or "
+                  "None; a pair must have exactly two items; bias must be True or False")
+def test_argument_types(shapes, cases):
+    """conv_output_size, same_padding, param counts: numpy ints accepted, floats, bools and bad pairs rejected"""
+    _run_all(cases, shapes.conv_output_size, [(np.int64(32), np.int32(3), np.int64(1), np.int16(1))])
+    _run_errors(cases, shapes.conv_output_size, [
+        ((7.0, 3, 1, 0), "a float size, even an integral one"),
+        ((7, 3, 1.0, 0), "a float stride"),
+        ((7, True, 1, 0), "a bool kernel size"),
+        ((7, 3, 1, None), "None as padding"),
+        (("7", 3, 1, 0), "a string size"),
+        (((7, 7, 7), 3, 1, 0), "a pair of three items"),
+    ])
+    _run_errors(cases, shapes.pool_output_size, [((8, 2.0, 2), "a float window size")])
+    _run_errors(cases, shapes.same_padding, [((3.0,), "a float kernel size")])
+    _run_errors(cases, shapes.conv_param_count, [((3, 8, 3, "yes"), "a bias that is not a bool")])
+    _run_errors(cases, shapes.linear_param_count, [((10.0, 5), "a float size")])
 
 
 @pytest.mark.weight(1)
@@ -206,6 +228,7 @@ def test_network_summary_small_nets(shapes, cases):
               _check_summary, shapes, (1, 8, 11), NON_SQUARE_NET)
     cases.run("a single flatten and fc on 2x3x3",
               _check_summary, shapes, (2, 3, 3), [{"type": "flatten"}, {"type": "fc", "out_features": 5}])
+    cases.run("an empty layer list gives []", _check_summary, shapes, (3, 8, 8), [])
 
 
 @pytest.mark.weight(1)
@@ -230,6 +253,11 @@ def test_network_summary_errors(shapes, cases):
         ((3, 4, 4), [{"type": "conv", "out_channels": 2, "kernel_size": 7}],
          "a 7x7 filter is larger than the 4x4 input"),
         ((3, 4, 4), [{"type": "fc", "out_features": 10}], "an fc layer on an unflattened image"),
+        ((3, 4, 4), [{"type": "flatten"}, {"type": "maxpool", "kernel_size": 2}],
+         "a pool layer on a flat input"),
+        ((3, 4, 4), [{"type": "dropout"}], "an unknown layer type"),
+        ((3, 4, 4), [{"type": "conv", "kernel_size": 3}], "a conv layer without out_channels"),
+        ((3, 0, 4), [{"type": "relu"}], "an input_shape with a 0"),
     ]:
         cases.run(f"network_summary on {input_shape} raises ValueError: {why}", expect_value_error,
                   lambda i=input_shape, l=layers: shapes.network_summary(i, l), "network_summary")

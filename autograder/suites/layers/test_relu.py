@@ -1,0 +1,70 @@
+"""Hidden tests of relu_forward and relu_backward; expected values from reference/."""
+import numpy as np
+import pytest
+
+from autograder.suites.checks import (FLOAT32_TOL, assert_no_mutation, call_backward, call_forward,
+                                      check_array, check_backward, check_forward, linspace_array,
+                                      random_array)
+from reference import layers as ref
+
+SHAPES = [(7,), (4, 5), (2, 3, 4, 4), (2, 1, 3, 2, 2)]  # ReLU works on any shape
+SEED = 2000
+
+
+def _label(x):
+    return f"x of shape {x.shape}, {x.dtype}"
+
+
+@pytest.mark.weight(1)
+@pytest.mark.hint("max(0, x) elementwise, as a new array of x's shape and dtype (np.maximum)")
+def test_relu_forward_values(layers, cases):
+    """relu_forward: values on 1-D to 5-D inputs"""
+    for k, shape in enumerate(SHAPES):
+        x = random_array(shape, SEED + k)
+        cases.run(_label(x), check_forward, layers.relu_forward, (x,), ref.relu_forward(x)[0])
+
+
+@pytest.mark.weight(1.5)
+@pytest.mark.hint("dx = dout where x > 0 and 0 where x <= 0; the derivative at exactly 0 is 0")
+def test_relu_backward_values(layers, cases):
+    """relu_backward: dx on 1-D to 5-D inputs, and on inputs containing exact zeros"""
+    inputs = [random_array(shape, SEED + 10 + k) for k, shape in enumerate(SHAPES)]
+    # 21 evenly spaced values from -1 to 1 include 0.0 itself: its derivative is 0, as in torch.
+    inputs.append(linspace_array((3, 7), -1.0, 1.0))
+    for k, x in enumerate(inputs):
+        dout = random_array(x.shape, SEED + 20 + k)
+        label = _label(x) + (" with exact zeros" if not np.all(x) else "")
+        cases.run(label, check_backward, layers.relu_forward, layers.relu_backward, (x,), dout,
+                  {"dx": ref.relu_backward(dout, ref.relu_forward(x)[1])})
+
+
+@pytest.mark.weight(0.5)
+@pytest.mark.hint("float32 in, float32 out: np.maximum(x, 0) keeps the dtype, but np.maximum(x, 0.0) "
+                  "on a float32 array does too; beware of building dx with np.zeros(shape)")
+def test_relu_float32(layers, cases):
+    """relu_forward and relu_backward: float32 inputs give float32 results"""
+    x = random_array((2, 3, 4, 4), SEED + 30, np.float32)
+    dout = random_array(x.shape, SEED + 31, np.float32)
+    cases.run(f"forward, {_label(x)}", check_forward, layers.relu_forward, (x,),
+              np.maximum(x.astype(np.float64), 0), FLOAT32_TOL, True, np.float32)
+    cases.run(f"backward, {_label(x)}", check_backward, layers.relu_forward, layers.relu_backward,
+              (x,), dout, {"dx": np.where(x > 0, dout, 0).astype(np.float64)}, FLOAT32_TOL, True,
+              np.float32)
+
+
+def _check_pure(layers, x, dout):
+    out, cache, mutated = call_forward(layers.relu_forward, (x,), True)
+    assert_no_mutation(mutated, ["x"], "relu_forward")
+    check_array(out, "out", x.shape)
+    (dx,), mutated = call_backward(layers.relu_backward, dout, cache, 1, True)
+    assert_no_mutation(mutated, ["dout"], "relu_backward")
+    check_array(dx, "dx", x.shape)
+
+
+@pytest.mark.weight(1)
+@pytest.mark.hint("x[x < 0] = 0 and dout[x <= 0] = 0 write into the caller's arrays: build new "
+                  "ones (np.maximum(x, 0), np.where(x > 0, dout, 0)) or work on copies")
+def test_relu_does_not_modify_inputs(layers, cases):
+    """relu_forward and relu_backward: x and dout not modified in place"""
+    x = random_array((3, 4, 5), SEED + 40)
+    cases.run(_label(x), _check_pure, layers, x, random_array(x.shape, SEED + 41))
