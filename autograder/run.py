@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import io
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -24,11 +25,13 @@ from autograder.engine.proxy import MissingFile, Session
 from autograder.engine.results import GradeResult, PartSummary, TestResult
 from autograder.engine.sandbox import Isolation, Limits, Sandbox, detect_isolation
 from autograder.engine.submission import SubmissionError, load_submission
+from autograder.thresholds import load_thresholds
 
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
 SUITES_DIR = PACKAGE_DIR / "suites"
 HANDOUT_DIR = PACKAGE_DIR.parent / "assignments"
 PROJECT_ROOT = PACKAGE_DIR.parent
+REFERENCE_DIR = PROJECT_ROOT / "reference"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +43,7 @@ class RunOptions:
     call_timeout: float | None = None  # overrides every part's call_timeout
     hide: tuple = ()  # extra paths the sandbox must not see (e.g. where results are written)
     allow_namespaces: bool = True
+    thresholds: str | None = None  # a calibrated thresholds file laid over autograder/thresholds.toml
 
 
 def resolve_device(device: str) -> str:
@@ -128,19 +132,38 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
                     max_message_mb=config.limits.max_message_mb, threads=config.limits.threads)
     sandbox = None if code_missing else Sandbox(root, limits, isolation, hidden)
     session = _UnavailableSession(missing, part.timeout) if code_missing else Session(sandbox, part.timeout)
+    thresholds = load_thresholds(Path(options.thresholds) if options.thresholds else None)
+    reference = _reference_session(part, limits, isolation, hidden)
     plugin = GradingPlugin(session, options, part.forbid_imports,
-                           f"the {part.name} part must be written with numpy only", config=config)
+                           f"the {part.name} part must be written with numpy only", config=config,
+                           reference=reference, timing_policy=thresholds.policy)
     try:
         _run_pytest(SUITES_DIR / part.name, plugin)
     finally:
         student_output = sandbox.output() if sandbox else ""
         if sandbox:
             sandbox.close()  # kills every process the student started, before results exist
+        if reference:
+            reference.sandbox.close()
+            shutil.rmtree(reference.sandbox.submission_dir, ignore_errors=True)
     tests = _score(index, part, plugin)
     score = sum(t.score for t in tests)
     summary = PartSummary(part.name, score, part.points, time.monotonic() - started,
                           message=missing or "", student_output=student_output)
     return tests, summary, list(plugin.leaderboard_entries.values())
+
+
+def _reference_session(part: PartConfig, limits: Limits, isolation: Isolation,
+                       hidden: tuple) -> Session | None:
+    """The reference's copies of the part's files in a sandbox like the student's, for timed tests
+    to compare against (None when reference/ has none). Its process starts only when used."""
+    files = [REFERENCE_DIR / name for name in part.files if (REFERENCE_DIR / name).is_file()]
+    if not files:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix=f"grade-reference-{part.name}-"))
+    for path in files:
+        shutil.copyfile(path, folder / path.name)
+    return Session(Sandbox(folder, limits, isolation, hidden), part.timeout)
 
 
 def _missing_files_message(part: PartConfig, root: Path | None) -> str | None:

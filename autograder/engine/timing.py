@@ -353,7 +353,7 @@ def _near_a_bound(ratio: float, tiers: Sequence[Tier], margin: float) -> bool:
 class Side:
     """One process of a comparison: the proxies its input builders see, and its session."""
 
-    access: Any  # plugin.SubmissionAccess: .module(name, opaque) and .load_helper(name, source)
+    access: Any  # plugin.SubmissionAccess: .module(name, opaque) and .helper(name, source)
     session: Session
 
 
@@ -425,9 +425,10 @@ class TimedComparisons:
 
 
 def assert_matches_reference(student, reference, rtol: float = 1e-6, where: str = "result") -> None:
-    """The student's value must have the reference's structure and arrays within ``rtol``
-    (CS231n's relative error). Handles (objects kept in a child) are not compared. The message
-    says what differs, never the expected values."""
+    """The student's value must have the reference's structure, and arrays that differ from the
+    reference's by at most ``rtol`` of its largest magnitude (robust where values cross zero,
+    unlike an elementwise relative error). Handles (objects kept in a child) are not compared.
+    The message says what differs, never the expected values."""
     if isinstance(reference, Handle):
         return
     if isinstance(reference, (tuple, list)):
@@ -445,8 +446,9 @@ def assert_matches_reference(student, reference, rtol: float = 1e-6, where: str 
     if actual is None or actual.shape != expected.shape:
         raise AssertionError(f"on the timed inputs, your {where} does not have the reference's "
                              "shape, so it was not timed (a wrong result earns no speed points)")
-    error = np.abs(actual - expected) / np.maximum(1e-8, np.abs(actual) + np.abs(expected))
-    worst = float(np.max(error)) if error.size else 0.0
+    scale = max(float(np.max(np.abs(expected))) if expected.size else 0.0, 1e-8)
+    worst = float(np.max(np.abs(actual - expected))) / scale if expected.size else 0.0
     if not worst <= rtol:  # also catches NaN
-        raise AssertionError(f"on the timed inputs, your {where} is wrong (max relative error "
-                             f"{worst:.1e}), so it was not timed: a wrong result earns no speed points")
+        raise AssertionError(f"on the timed inputs, your {where} is wrong (max error {worst:.1e} "
+                             "relative to the largest value), so it was not timed: a wrong result "
+                             "earns no speed points")

@@ -1,0 +1,89 @@
+"""Speed of the fast layers against the reference's, on CPU-sized batches, with tiered credit.
+
+Each test first checks the student's result on the very inputs it times (a wrong result earns no
+speed points, however fast), then times the student's function and the reference's, interleaved,
+each in its own sandbox (``autograder/engine/timing.py``). The credit tiers are in
+``autograder/thresholds.toml``, keyed by function name.
+
+The shapes favour many output positions over a big batch: an implementation that loops over
+output positions in Python is then 30x to 100x slower than the reference, far outside every tier,
+while any vectorised one (im2col, or a loop over the kernel's few offsets) stays close to it.
+``TIMED_CALLS`` is also read by ``grade calibrate``, which times the reference on these inputs.
+"""
+import numpy as np
+import pytest
+
+MODULE = "fast_layers"
+# Caches stay in each process behind a handle and only go back to that process's backward pass.
+OPAQUE = {"conv_forward_fast": [1], "max_pool_forward_fast": [1]}
+SEED = 231
+
+
+def _arrays(*shapes: tuple) -> list:
+    rng = np.random.default_rng(SEED)
+    return [rng.standard_normal(shape) for shape in shapes]
+
+
+def conv_inputs() -> tuple:
+    x, w, b = _arrays((4, 3, 64, 64), (8, 3, 3, 3), (8,))
+    return x, w, b, {"stride": 1, "pad": 1}
+
+
+def pool_inputs() -> tuple:
+    (x,) = _arrays((4, 3, 96, 96))
+    return x, {"pool_height": 2, "pool_width": 2, "stride": 2}
+
+
+def backward_inputs(forward: str, forward_args: tuple, dout_shape: tuple):
+    """Builder of a backward pass's inputs: each side runs its own forward pass for its cache."""
+    (dout,) = _arrays(dout_shape)
+
+    def build(side) -> tuple:
+        _, cache = getattr(side.module(MODULE, OPAQUE), forward)(*forward_args)
+        return dout, cache
+
+    return build
+
+
+# Item name -> keyword arguments of ``timing.compare``.
+TIMED_CALLS = {
+    "conv_forward_fast": dict(function="conv_forward_fast", args=conv_inputs()),
+    "conv_backward_fast": dict(function="conv_backward_fast",
+                               args=backward_inputs("conv_forward_fast", conv_inputs(), (4, 8, 64, 64))),
+    "max_pool_forward_fast": dict(function="max_pool_forward_fast", args=pool_inputs()),
+    "max_pool_backward_fast": dict(function="max_pool_backward_fast",
+                                   args=backward_inputs("max_pool_forward_fast", pool_inputs(),
+                                                        (4, 3, 48, 48))),
+}
+
+
+def _compare(timing, item: str) -> None:
+    timing.compare(**TIMED_CALLS[item], module=MODULE, opaque=OPAQUE, item=item)
+
+
+@pytest.mark.hint("Vectorise over the batch and the output positions: loop at most over the "
+                  "kernel's offsets (HH * WW), or build an im2col matrix and use one matmul.")
+def test_conv_forward_fast_speed(timing):
+    """conv_forward_fast: speed compared with the reference"""
+    _compare(timing, "conv_forward_fast")
+
+
+@pytest.mark.hint("Reuse what the forward pass cached (e.g. its im2col matrix); scatter the "
+                  "gradient back with a loop over the kernel's offsets at most.")
+def test_conv_backward_fast_speed(timing):
+    """conv_backward_fast: speed compared with the reference"""
+    _compare(timing, "conv_backward_fast")
+
+
+@pytest.mark.hint("Take the maximum over the pooling window with array operations (a reshape, "
+                  "or a loop over the window's few offsets), never a loop over output positions.")
+def test_max_pool_forward_fast_speed(timing):
+    """max_pool_forward_fast: speed compared with the reference"""
+    _compare(timing, "max_pool_forward_fast")
+
+
+@pytest.mark.hint("Route each window's gradient with a mask built by array operations; loop at "
+                  "most over the window's offsets.")
+def test_max_pool_backward_fast_speed(timing):
+    """max_pool_backward_fast: speed compared with the reference"""
+    _compare(timing, "max_pool_backward_fast")
