@@ -1,0 +1,197 @@
+"""Grade a corpus case and check its outcome: exact credit, a valid result, nothing escaped."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from autograder.config import load_config
+from autograder.run import RunOptions, grade_submission
+
+from . import AllOf, Case, Fails
+from .build import PROJECT_ROOT, SECRET_NAME, Context, build
+from .suite_index import test_ids
+
+SCHEMA_PATH = PROJECT_ROOT / "tests" / "schemas" / "gradescope_results.schema.json"
+PASS, FAIL = "\N{CHECK MARK} ", "\N{BALLOT X} "
+# Grader files an attack may try to change; their contents must be the same after every case.
+GUARDED = ["autograder/grading.toml", "autograder/suites/checks.py", "reference/shapes.py",
+           "reference/layers.py", "reference/fast_layers.py"]
+
+
+@dataclasses.dataclass
+class Row:
+    part: str
+    name: str
+    score: float
+    max_score: float
+    output: str
+
+
+@dataclasses.dataclass
+class Outcome:
+    case: Case
+    ctx: Context
+    gradescope: dict  # the results.json object
+    rows: list  # Row per test, in result order
+    student_output: str  # what student code printed, all parts (bounded by the engine)
+    seconds: float
+    result: object = None  # the GradeResult (None when graded through the CLI)
+    cli_exit_code: int | None = None
+    cli_stdout: str = ""
+
+    def output_of(self, test_id: str) -> str:
+        return scores(self)[test_id][1]
+
+    @property
+    def all_text(self) -> str:
+        return json.dumps(self.gradescope) + self.student_output
+
+
+def grade_case(case: Case, tmp_path: Path) -> Outcome:
+    ctx = Context(root=tmp_path, secret=f"s3cr3t-{os.urandom(8).hex()}", tag=f"{os.urandom(5).hex()}")
+    source = build(case, ctx)
+    config = load_config()
+    if case.part_timeout is not None:
+        parts = {name: dataclasses.replace(part, timeout=case.part_timeout) if name in case.parts
+                 else part for name, part in config.parts.items()}
+        config = dataclasses.replace(config, parts=parts)
+    previous = Path.cwd()
+    os.environ[SECRET_NAME] = ctx.secret  # must never reach student code
+    os.chdir(ctx.cwd)  # an attack writing results.json "to the cwd" aims here
+    started = time.monotonic()
+    try:
+        if case.via_cli:
+            return _grade_via_cli(case, ctx, source, started)
+        result = grade_submission(source, list(case.parts), config,
+                                  RunOptions(call_timeout=case.call_timeout))
+    finally:
+        os.chdir(previous)
+        del os.environ[SECRET_NAME]
+    seconds = time.monotonic() - started
+    rows = [Row(t.part, t.name, t.score, t.max_score, t.output) for t in result.tests]
+    assert result.grader_errors == [], f"{case.name}: grader errors {result.grader_errors}"
+    return Outcome(case, ctx, result.to_gradescope(), rows,
+                   "".join(p.student_output for p in result.parts), seconds, result=result)
+
+
+def _grade_via_cli(case: Case, ctx: Context, source: Path, started: float) -> Outcome:
+    """``grade run SUBMISSION --part P --format json --output PATH`` in this process."""
+    from click.testing import CliRunner
+
+    import cli
+
+    args = ["run", str(source), "--format", "json", "--output", str(ctx.output)]
+    for part in case.parts:
+        args += ["--part", part]
+    if case.call_timeout:
+        args += ["--timeout", str(case.call_timeout)]
+    outcome = CliRunner().invoke(cli.main, args, catch_exceptions=False)
+    seconds = time.monotonic() - started
+    assert outcome.exit_code == 0, f"grade run exited with {outcome.exit_code}: {outcome.output[-2000:]}"
+    data = json.loads(outcome.stdout)
+    rows = [Row(t["tags"][0], t["name"], t["score"], t["max_score"], t["output"]) for t in data["tests"]]
+    return Outcome(case, ctx, data, rows, "", seconds, cli_exit_code=outcome.exit_code,
+                   cli_stdout=outcome.stdout)
+
+
+def scores(outcome: Outcome) -> dict:
+    """``"part::test_function"`` -> (fraction kept, output); parametrized items are merged."""
+    merged: dict = {}
+    for part in outcome.case.parts:
+        ids = test_ids(part)
+        rows = [r for r in outcome.rows if r.part == part]
+        assert len(rows) == len(ids), f"{part}: {len(rows)} tests graded, the suite has {len(ids)}"
+        for (test_id, name), row in zip(ids, rows):
+            assert row.name == f"{part}: {name}", f"test order differs: {row.name!r} vs {name!r}"
+            fraction = row.score / row.max_score if row.max_score else 1.0
+            merged.setdefault(test_id, []).append((fraction, row.output))
+    return {k: (sum(f for f, _ in v) / len(v), "\n".join(o for _, o in v)) for k, v in merged.items()}
+
+
+def expected_failures(case: Case) -> dict:
+    expected = {}
+    for entry in case.fails_all:
+        assert isinstance(entry, AllOf)
+        expected.update({test_id: entry.fraction for test_id, _ in test_ids(entry.part)})
+    expected.update(case.fails)
+    unknown = set(expected) - {t for p in case.parts for t, _ in test_ids(p)}
+    assert not unknown, f"{case.name}: no such test(s) {sorted(unknown)} in {case.parts}"
+    return expected
+
+
+def check_credit(outcome: Outcome) -> None:
+    """Exactly the expected tests lose points, each exactly as expected; all others pass."""
+    got = scores(outcome)
+    expected = expected_failures(outcome.case)
+    problems = []
+    for test_id, (fraction, output) in got.items():
+        want = expected.get(test_id)
+        if want is None:
+            if fraction < 1 - 1e-9:
+                problems.append(f"{test_id} should pass, kept {fraction:.3f}:\n{_indent(output)}")
+        elif isinstance(want, Fails):
+            failed = [line for line in output.splitlines() if line.startswith(FAIL)]
+            run = failed + [line for line in output.splitlines() if line.startswith(PASS)]
+            credit = 1 - len(failed) / len(run) if run else 0.0
+            if len(failed) != want.count or abs(fraction - credit) > 1e-6:
+                problems.append(f"{test_id} should fail {want.count} case(s), failed {len(failed)} "
+                                f"of {len(run)} (kept {fraction:.3f}):\n{_indent(output)}")
+            for text in want.mentions:
+                if not any(text in line for line in failed):
+                    problems.append(f"{test_id}: no failing case mentions {text!r}:\n{_indent(output)}")
+        elif abs(fraction - want) > 1e-6:
+            problems.append(f"{test_id} should keep {want}, kept {fraction:.3f}:\n{_indent(output)}")
+    assert not problems, f"{outcome.case.name}: " + "\n".join(problems)
+
+
+def check_valid_result(outcome: Outcome, validator) -> None:
+    data = outcome.gradescope
+    errors = sorted(validator.iter_errors(data), key=str)
+    assert not errors, f"results.json invalid: {errors[0].message}"
+    json.dumps(data, allow_nan=False)  # NaN or inf would make Gradescope reject the file
+    assert abs(data["score"] - sum(t["score"] for t in data["tests"])) < 1e-3
+    for test in data["tests"]:
+        assert test["score"] <= test["max_score"] + 1e-9
+
+
+def check_contained(outcome: Outcome, guarded_before: dict) -> None:
+    """Nothing the student did reached outside its sandbox."""
+    ctx = outcome.ctx
+    assert ctx.secret not in outcome.all_text, "the grader's secret reached the student code"
+    assert list(ctx.markers.iterdir()) == [], f"files appeared in {ctx.markers}: {list(ctx.markers.iterdir())}"
+    assert sorted(p.name for p in ctx.cwd.iterdir()) == [], "files appeared in the grader's cwd"
+    assert (ctx.other_student / "shapes.py").read_text() == f"# another student's work: {ctx.secret}\n"
+    assert guarded() == guarded_before, "a grader file changed"
+    assert processes_tagged(ctx.tag) == [], "processes the student started are still running"
+
+
+def guarded() -> dict:
+    found = {}
+    for name in GUARDED + [str(p.relative_to(PROJECT_ROOT))
+                           for p in sorted((PROJECT_ROOT / "autograder" / "suites").rglob("test_*.py"))]:
+        path = PROJECT_ROOT / name
+        found[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+    return found
+
+
+def processes_tagged(tag: str) -> list:
+    """Host processes whose command line holds ``tag`` (attacks name their processes with it)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                    if tag.encode() in f.read():
+                        found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def _indent(text: str) -> str:
+    return re.sub(r"(?m)^", "      ", text[:3000])
