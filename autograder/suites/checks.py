@@ -257,6 +257,30 @@ def check_backward(student_forward, student_backward, args: tuple, dout: np.ndar
             check_dtype(got, name, dtype)
 
 
+def check_no_mutation(student_forward, student_backward, args: tuple, arg_names: list,
+                      dout: np.ndarray) -> None:
+    """Neither pass writes to its array arguments, and the backward pass leaves the cache intact.
+
+    Both results must at least have the right shapes, so that a stub that does nothing fails.
+    """
+    out, cache, mutated = call_forward(student_forward, args, check_mutation=True)
+    assert_no_mutation(mutated, arg_names, student_forward.name)
+    check_array(out, "out", dout.shape)
+    n = 3 if len(arg_names) == 3 else 1  # (x, w, b) -> (dx, dw, db); (x,) -> dx
+    first, mutated = call_backward(student_backward, dout, cache, n, check_mutation=True)
+    assert_no_mutation(mutated, ["dout"], student_backward.name)
+    check_array(first[0], "dx", np.shape(args[0]))
+    # Had the backward pass changed the cache (e.g. padded x in place), a second call on the
+    # same cache would give other gradients.
+    second, _ = call_backward(student_backward, dout, cache, n)
+    for name, a, b in zip(GRADIENT_NAMES[n].strip("()").split(", "), first, second):
+        try:
+            assert_close(b, a, name, 1e-12)
+        except AssertionError:
+            raise AssertionError(f"calling {student_backward.name} twice on the same cache gave "
+                                 f"different {name}: does it modify the cache?") from None
+
+
 def check_max_pool_routing(dx, x: np.ndarray, dout: np.ndarray, pool_param: dict,
                            what: str = "dx") -> None:
     """Max-pool backward with ties, for windows that do not overlap (stride >= pool size).
