@@ -45,22 +45,26 @@ def backward_inputs(forward: str, forward_args: tuple, dout_shape: tuple):
     return build
 
 
-# Item name -> keyword arguments of ``timing.compare``.
+def _timed(function: str, args) -> dict:
+    return dict(function=function, args=args, module=MODULE, opaque=OPAQUE)
+
+
+# Item name (its key in thresholds.toml) -> keyword arguments of ``timing.compare``.
 TIMED_CALLS = {
-    "conv_forward_fast": dict(function="conv_forward_fast", args=conv_inputs()),
-    "conv_backward_fast": dict(function="conv_backward_fast",
-                               args=backward_inputs("conv_forward_fast", conv_inputs(), (4, 8, 64, 64))),
-    "max_pool_forward_fast": dict(function="max_pool_forward_fast", args=pool_inputs()),
-    "max_pool_backward_fast": dict(function="max_pool_backward_fast",
-                                   args=backward_inputs("max_pool_forward_fast", pool_inputs(),
-                                                        (4, 3, 48, 48))),
+    "conv_forward_fast": _timed("conv_forward_fast", conv_inputs()),
+    "conv_backward_fast": _timed("conv_backward_fast", backward_inputs(
+        "conv_forward_fast", conv_inputs(), dout_shape=(4, 8, 64, 64))),
+    "max_pool_forward_fast": _timed("max_pool_forward_fast", pool_inputs()),
+    "max_pool_backward_fast": _timed("max_pool_backward_fast", backward_inputs(
+        "max_pool_forward_fast", pool_inputs(), dout_shape=(4, 3, 48, 48))),
 }
 
 
 def _compare(timing, item: str) -> None:
-    timing.compare(**TIMED_CALLS[item], module=MODULE, opaque=OPAQUE, item=item)
+    timing.compare(**TIMED_CALLS[item], item=item)
 
 
+@pytest.mark.weight(2)
 @pytest.mark.hint("Vectorise over the batch and the output positions: loop at most over the "
                   "kernel's offsets (HH * WW), or build an im2col matrix and use one matmul.")
 def test_conv_forward_fast_speed(timing):
@@ -68,6 +72,7 @@ def test_conv_forward_fast_speed(timing):
     _compare(timing, "conv_forward_fast")
 
 
+@pytest.mark.weight(2)
 @pytest.mark.hint("Reuse what the forward pass cached (e.g. its im2col matrix); scatter the "
                   "gradient back with a loop over the kernel's offsets at most.")
 def test_conv_backward_fast_speed(timing):
@@ -75,6 +80,7 @@ def test_conv_backward_fast_speed(timing):
     _compare(timing, "conv_backward_fast")
 
 
+@pytest.mark.weight(1)
 @pytest.mark.hint("Take the maximum over the pooling window with array operations (a reshape, "
                   "or a loop over the window's few offsets), never a loop over output positions.")
 def test_max_pool_forward_fast_speed(timing):
@@ -82,6 +88,7 @@ def test_max_pool_forward_fast_speed(timing):
     _compare(timing, "max_pool_forward_fast")
 
 
+@pytest.mark.weight(1)
 @pytest.mark.hint("Route each window's gradient with a mask built by array operations; loop at "
                   "most over the window's offsets.")
 def test_max_pool_backward_fast_speed(timing):
