@@ -85,7 +85,6 @@ def validate(config_path: Path | None) -> None:
     click.echo(report)
 
 
-
 @main.group()
 def package() -> None:
     """Build what a course platform runs (see docs/deployment.md)."""
@@ -110,6 +109,55 @@ def gradescope(output: Path, parts: tuple, with_cuda_torch: bool, with_cifar_dat
     except PackageError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {output} ({len(names)} files, {output.stat().st_size / 1024:.0f} KiB)")
+
+
+@main.command()
+@click.argument("submissions_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Submissions graded at once, each in a worker process of its own.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("gradebook.csv"),
+              show_default=True, help="The CSV gradebook; summary.md and score_histogram.png go next to it.")
+@click.option("--feedback-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one Markdown feedback file per submission here.")
+@click.option("--part", "parts", multiple=True, help=PARTS_HELP)
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="Per-call time limit in seconds.")
+@click.option("--submission-timeout", type=click.FloatRange(min=1),
+              help="Wall-clock limit for one whole submission (default: the parts' budgets + 120 s).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Results kept between runs (default: .grade-cache next to the gradebook).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder with cifar-10-batches-py (else $GRADE_CIFAR10_DIR, else ./data).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A TOML file laid over autograder/grading.toml.")
+@click.option("--thresholds", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A calibrated thresholds file for the timed tests.")
+def batch(submissions_dir: Path, jobs: int, output: Path, feedback_dir: Path | None, parts: tuple,
+          timeout: float | None, submission_timeout: float | None, cache_dir: Path | None, device: str,
+          data_dir: Path | None, config_path: Path | None, thresholds: Path | None) -> None:
+    """Grade a class: SUBMISSIONS_DIR holds one folder or .zip per student, or is an unzipped
+    Gradescope export. Unchanged submissions graded before are not graded again."""
+    from rich.console import Console
+    from rich.markdown import Markdown
+
+    from autograder.batch.command import BatchOutputs, run_batch
+    from autograder.batch.discover import ClassFolderError
+    from autograder.batch.grade import BatchError, BatchSettings
+    from autograder.run import resolve_device
+
+    settings = BatchSettings(parts=parts, config_path=config_path, thresholds=thresholds,
+                             call_timeout=timeout, submission_timeout=submission_timeout,
+                             device=resolve_device(device), data_dir=data_dir, jobs=jobs)
+    outputs = BatchOutputs(gradebook=output, feedback_dir=feedback_dir, cache_dir=cache_dir)
+    try:
+        report = run_batch(submissions_dir, settings, outputs)
+    except (BatchError, ClassFolderError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    Console().print(Markdown(report.summary))
+    click.echo(f"wrote {output}, {outputs.summary}" + (f" and feedback in {feedback_dir}" if feedback_dir else ""))
+
 
 if __name__ == "__main__":
     main()

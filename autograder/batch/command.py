@@ -1,0 +1,98 @@
+"""``grade batch`` from start to end: find the submissions, grade them with a progress bar, write
+the gradebook, the feedback and the summary."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from autograder.batch.discover import discover
+from autograder.batch.grade import BatchError, BatchSettings, grade_class
+from autograder.batch.gradebook import write_feedback, write_gradebook
+from autograder.batch.summary import summary_markdown, write_histogram
+from autograder.config import load_config
+from autograder.engine.sandbox import detect_isolation
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchOutputs:
+    gradebook: Path
+    feedback_dir: Path | None = None
+    cache_dir: Path | None = None  # None: .grade-cache next to the gradebook
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.gradebook).resolve().parent
+
+    @property
+    def cache(self) -> Path:
+        return Path(self.cache_dir) if self.cache_dir else self.folder / ".grade-cache"
+
+    @property
+    def summary(self) -> Path:
+        return self.folder / "summary.md"
+
+    @property
+    def histogram(self) -> Path:
+        return self.folder / "score_histogram.png"
+
+
+@dataclasses.dataclass
+class BatchReport:
+    outcomes: list
+    warnings: list  # for the instructor: entries that are not submissions, weak isolation
+    summary: str  # Markdown
+    written: list  # paths of the files written
+
+
+def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
+              console: Console | None = None) -> BatchReport:
+    roster = discover(class_dir)
+    if not roster.submissions:
+        raise BatchError(f"no submissions (folders or .zip files) in {class_dir}")
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console or Console(stderr=True)) as progress:
+        task = progress.add_task("grading", total=len(roster.submissions))
+        outcomes = grade_class(roster.submissions, settings, outputs.cache, hidden_paths(class_dir, outputs),
+                               on_done=lambda outcome: progress.advance(task))
+    config = load_config(settings.config_path)
+    points = {name: config.parts[name].points for name in (settings.parts or config.parts)}
+    write_gradebook(outputs.gradebook, outcomes, list(points))
+    written = [Path(outputs.gradebook)]
+    if outputs.feedback_dir:
+        written += write_feedback(outputs.feedback_dir, outcomes)
+    totals = [o.result.score for o in outcomes if o.result is not None]
+    try:
+        write_histogram(outputs.histogram, totals, sum(points.values()))
+        written.append(outputs.histogram)
+        summary = summary_markdown(outcomes, points, outputs.histogram.name)
+    except ModuleNotFoundError:  # matplotlib is optional; the gradebook is what matters
+        summary = summary_markdown(outcomes, points, None) + \
+            "\n_No histogram: matplotlib is not installed (pip install matplotlib)._\n"
+    outputs.summary.write_text(summary, encoding="utf-8")
+    written.append(outputs.summary)
+    warnings = [f"ignored {entry}" for entry in roster.ignored] + _isolation_warnings(class_dir)
+    return BatchReport(outcomes, warnings, summary, written)
+
+
+def _isolation_warnings(class_dir: Path) -> list:
+    """Without namespaces nothing is hidden: only file permissions keep submissions apart."""
+    isolation = detect_isolation()
+    if isolation.namespaces:
+        return []
+    if isolation.switch_user:
+        return [f"no namespaces here: student code runs as an unprivileged user and can read "
+                f"whatever others may read, so make {class_dir} and the outputs readable by their "
+                f"owner only (chmod -R go-rwx)"]
+    return [f"no namespaces here and not root: student code runs as you and can read the other "
+            f"submissions in {class_dir} and the outputs"]
+
+
+def hidden_paths(class_dir: Path, outputs: BatchOutputs) -> tuple:
+    """What no submission's sandbox may see: the class (everyone else's work) and the outputs."""
+    paths = {Path(class_dir).resolve(), outputs.folder, outputs.cache.resolve()}
+    if outputs.feedback_dir:
+        paths.add(Path(outputs.feedback_dir).resolve())
+    return tuple(sorted(str(p) for p in paths if p != Path("/")))  # hiding / would hide everything
