@@ -111,6 +111,42 @@ def gradescope(output: Path, parts: tuple, with_cuda_torch: bool, with_cifar_dat
     click.echo(f"wrote {output} ({len(names)} files, {output.stat().st_size / 1024:.0f} KiB)")
 
 
+@package.command()
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("dist/otter"),
+              show_default=True, help="Folder for the master notebook cnn_questions.ipynb.")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A TOML file laid over autograder/grading.toml (the questions' points follow it).")
+def otter(output: Path, config_path: Path | None) -> None:
+    """Write an otter-assign master notebook of the notebook questions (then: otter assign)."""
+    from autograder.config import load_config
+    from autograder.package.notebook_parts import NotebookBuildError
+    from autograder.package.otter import write_master_notebook
+
+    try:
+        path = write_master_notebook(load_config(config_path), output)
+    except NotebookBuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {path}; next: otter assign {path} {output / 'dist'}")
+
+
+@package.command()
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("dist/nbgrader"),
+              show_default=True, help="The nbgrader course folder (the notebook goes in its source/).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A TOML file laid over autograder/grading.toml (the questions' points follow it).")
+def nbgrader(output: Path, config_path: Path | None) -> None:
+    """Write an nbgrader source notebook of the notebook questions (then: generate_assignment)."""
+    from autograder.config import load_config
+    from autograder.package.nbgrader import ASSIGNMENT_NAME, write_source_notebook
+    from autograder.package.notebook_parts import NotebookBuildError
+
+    try:
+        path = write_source_notebook(load_config(config_path), output)
+    except NotebookBuildError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {path}; next, in {output}: nbgrader generate_assignment {ASSIGNMENT_NAME}")
+
+
 @main.command()
 @click.argument("submissions_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,

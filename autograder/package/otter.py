@@ -1,0 +1,72 @@
+"""``grade package otter``: an otter-assign master notebook of the notebook questions.
+
+Otter 7's master-notebook format: an ``ASSIGNMENT CONFIG`` raw cell (with ``generate: true``, so
+``otter assign`` also builds the autograder zip), then per question raw ``BEGIN/END QUESTION``,
+``SOLUTION`` and ``TESTS`` cells around the answer cell and one test cell per case. Tests are in
+otter's OK format: each case is plain statements that print nothing, so an unexecuted master
+notebook already holds their expected (empty) output. The questions, their solutions, tests and
+points come from ``notebook_parts``.
+
+Next step for the instructor: ``otter assign MASTER DIST`` writes ``DIST/student/`` (the notebook
+to hand out) and ``DIST/autograder/`` (the zip for Gradescope or ``otter run``/``otter grade``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import yaml
+
+from autograder.config import GradingConfig
+from autograder.package.notebook_parts import Question, build_questions, setup_code
+
+NOTEBOOK_NAME = "cnn_questions.ipynb"
+ASSIGNMENT_NAME = "cnn_questions"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+ASSIGNMENT_CONFIG = {
+    "name": ASSIGNMENT_NAME,
+    "generate": True,
+    # Students submit the .ipynb; the export cell would also build PDFs (LaTeX) on their side.
+    "export_cell": False,
+    "check_all_cell": False,
+    # otter assign runs every test against the solutions: a free check of this package.
+    "run_tests": True,
+    "tests": {"files": False, "ok_format": True},
+}
+
+
+def build_master_notebook(config: GradingConfig) -> nbformat.NotebookNode:
+    cells = [
+        nbformat.v4.new_raw_cell("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(ASSIGNMENT_CONFIG, sort_keys=False)),
+        nbformat.v4.new_markdown_cell(
+            "# CNN assignment: notebook questions\n\nEach question asks for one function of the "
+            "handout; its docstring is the specification. Run the setup cell first."),
+        nbformat.v4.new_code_cell(setup_code()),
+    ]
+    for question in build_questions(config):
+        cells += _question_cells(question)
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = KERNELSPEC
+    notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
+def _question_cells(question: Question) -> list:
+    raw, code = nbformat.v4.new_raw_cell, nbformat.v4.new_code_cell
+    config = yaml.safe_dump({"name": question.name, "points": question.case_points}, sort_keys=False)
+    cells = [raw("# BEGIN QUESTION\n" + config),
+             nbformat.v4.new_markdown_cell(question.prompt),
+             raw("# BEGIN SOLUTION"),
+             code(question.solution_cell("# BEGIN SOLUTION", "# END SOLUTION")),
+             raw("# END SOLUTION"),
+             raw("# BEGIN TESTS")]
+    cells += [code(("# HIDDEN\n" if case.hidden else "") + case.code) for case in question.tests]
+    return cells + [raw("# END TESTS"), raw("# END QUESTION")]
+
+
+def write_master_notebook(config: GradingConfig, output_dir: Path) -> Path:
+    """Write ``output_dir/cnn_questions.ipynb``; returns its path."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / NOTEBOOK_NAME
+    nbformat.write(build_master_notebook(config), str(path))
+    return path
