@@ -14,7 +14,7 @@ from autograder.run import RunOptions, grade_submission
 
 from . import AllOf, Case, Fails
 from .build import PROJECT_ROOT, SECRET_NAME, Context, build
-from .suite_index import test_ids
+from .suite_index import forget_suite_modules, test_ids
 
 SCHEMA_PATH = PROJECT_ROOT / "tests" / "schemas" / "gradescope_results.schema.json"
 PASS, FAIL = "\N{CHECK MARK} ", "\N{BALLOT X} "
@@ -63,6 +63,7 @@ def grade_case(case: Case, tmp_path: Path) -> Outcome:
     previous = Path.cwd()
     os.environ[SECRET_NAME] = ctx.secret  # must never reach student code
     os.chdir(ctx.cwd)  # an attack writing results.json "to the cwd" aims here
+    forget_suite_modules()
     started = time.monotonic()
     try:
         if case.via_cli:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+import sys
 
 from autograder.config import load_config
 from autograder.engine.plugin import GradingPlugin
@@ -18,8 +19,24 @@ from autograder.run import SUITES_DIR, _run_pytest, _UnavailableSession
 def test_ids(part: str) -> tuple:
     """The ids of the part's tests, in the order ``grade run`` reports them."""
     plugin = GradingPlugin(_UnavailableSession("collection only", 1.0))
+    forget_suite_modules()
     _run_pytest(SUITES_DIR / part, plugin, collect_only=True)
+    forget_suite_modules()
     return tuple((f"{part}::{_function(r.nodeid)}", r.name) for r in plugin.records)
+
+
+def forget_suite_modules() -> None:
+    """Drop the suites' test modules from ``sys.modules``.
+
+    ``grade run`` imports every suite's ``test_visible.py`` as the module ``test_visible``
+    (``--import-mode=importlib`` with the suite as rootdir), so after one part is graded, a later
+    part in the same process runs the earlier part's visible tests (the engine bug pinned by
+    ``hostile.py``'s ``two_parts_in_one_run``). Each case is graded as if in a fresh process.
+    """
+    suites = str(SUITES_DIR)
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(suites):
+            del sys.modules[name]
 
 
 def _function(nodeid: str) -> str:
@@ -28,24 +45,3 @@ def _function(nodeid: str) -> str:
 
 def suite_landed(part: str) -> bool:
     return part in load_config().parts and any((SUITES_DIR / part).glob("test_*.py"))
-
-
-def scores_by_id(result, parts: tuple) -> dict:
-    """``"part::test_function"`` -> (fraction of points kept, the test's output) for ``result``.
-
-    Parametrized tests (several items of one function) are merged: their fractions average.
-    """
-    by_part: dict = {}
-    for test in result.tests:
-        by_part.setdefault(test.part, []).append(test)
-    merged: dict = {}
-    for part in parts:
-        ids = test_ids(part)
-        got = by_part.get(part, [])
-        assert len(got) == len(ids), (
-            f"{part}: the result has {len(got)} tests, the suite collects {len(ids)}")
-        for (test_id, name), test in zip(ids, got):
-            assert test.name == f"{part}: {name}", f"test order differs: {test.name!r} vs {name!r}"
-            fraction = test.score / test.max_score if test.max_score else 1.0
-            merged.setdefault(test_id, []).append((fraction, test.output))
-    return {k: (sum(f for f, _ in v) / len(v), "\n".join(o for _, o in v)) for k, v in merged.items()}
