@@ -40,13 +40,14 @@ class Thresholds:
 def load_thresholds(path: Path | None = None) -> Thresholds:
     """Shipped defaults, with the keys of ``path`` (if given) laid over them."""
     data = _read(DEFAULT_THRESHOLDS)
-    if path is not None:
-        override = _read(Path(path))
+    overrides = [_read(Path(path))] if path is not None else []
+    for layer in [data] + overrides:
+        unknown = set(layer) - set(SECTIONS)
+        if unknown:
+            raise ConfigError(f"thresholds: unknown section(s) {sorted(unknown)}; known: {list(SECTIONS)}")
+    for override in overrides:
         for section in SECTIONS:
             data.setdefault(section, {}).update(override.get(section, {}))
-    unknown = set(data) - set(SECTIONS)
-    if unknown:
-        raise ConfigError(f"thresholds: unknown section(s) {sorted(unknown)}; known: {list(SECTIONS)}")
     plan = _plan(data.get("measurement", {}))
     tiers = {item: _tiers(value, f"tiers.{item}") for item, value in data.get("tiers", {}).items()}
     default = tiers.pop("default", DEFAULT_TIERS)

@@ -15,9 +15,13 @@ How a verdict is reached, and why:
   far less than it moves either time.
 * Each measurement repeats the call until it lasts about ``measurement_s``, which makes the
   per-request overhead negligible; warm-up runs come first and are not counted.
-* Rounds go on until the ratio of the medians (student / reference) is stable, or the samples
-  put it in one credit tier beyond doubt, or the budget is spent. A ratio near a tier's bound is
-  re-measured with more rounds before the verdict, so noise decides as little as possible.
+* The verdict is on the ratio of the medians (student / reference). Rounds go on until that
+  ratio is settled, or the budget is spent: settled means that the ratio's confidence interval,
+  built from order statistics of each side's samples (no assumption on the noise's shape), lies
+  inside one credit tier with a margin, or is narrow (the median is pinned down). Interference
+  from other processes only adds time, so a few slowed samples widen the interval and buy more
+  rounds; they cannot fake a settled verdict. A ratio still near a tier's bound is re-measured
+  with more rounds before the verdict, so noise decides as little as possible.
 
 Known limits: student code shares its process with the child-side synchronisation, so a
 submission written against this grader's own runtime could patch that out; and inputs are the
@@ -42,11 +46,9 @@ import numpy as np
 from .childside.protocol import Handle
 from .proxy import Session, StudentFunction
 
-# The fewest rounds after which a verdict may be taken because every sample pair agrees on the
-# tier (see _Samples.one_tier_beyond_doubt); fewer could be one lucky scheduling.
-MIN_ROUNDS_FOR_CLEAR_CASE = 3
-# The ratio must have moved less than ``stability`` over this many last rounds to be stable.
-STABILITY_WINDOW = 3
+# Each side's median lies between the order statistics that _median_interval picks with at
+# least this probability (exactly so for any continuous noise, by the binomial distribution).
+MEDIAN_CONFIDENCE = 0.95
 
 
 def _key(default, description: str):
@@ -77,9 +79,11 @@ class MeasurementPlan:
     max_repeat: int = _key(1000, "Most calls in one measurement.")
     budget_s: float = _key(10.0, "Wall-clock seconds for measuring one comparison; a re-measurement "
                                  "near a bound gets as much again.")
-    stability: float = _key(0.05, "The ratio is stable when it moved less than this fraction over "
-                                  "the last rounds.")
-    near_threshold: float = _key(0.15, "A ratio within this fraction of a tier's bound is re-measured.")
+    stability: float = _key(0.05, "The ratio is settled once its confidence interval is within "
+                                  "this fraction either side of it.")
+    near_threshold: float = _key(0.15, "The ratio's confidence interval must clear every tier's "
+                                       "bound by this fraction to settle the tier; else it is "
+                                       "re-measured.")
 
     def __post_init__(self) -> None:
         if min(self.min_rounds, self.max_rounds, self.max_repeat) < 1 or self.warmup_rounds < 0:
@@ -185,7 +189,7 @@ class TimingVerdict:
     credit: float  # 0..1 of the test's points
     rounds: int  # counted (reference, student) pairs
     remeasured: bool  # the ratio came near a bound, and more rounds were taken
-    stable: bool  # False: the budget ran out before the ratio settled
+    stable: bool  # the tier or the ratio was settled (False: the median alone decided)
 
     @property
     def thresholds(self) -> tuple[float, ...]:
@@ -220,36 +224,54 @@ def _duration(seconds: float) -> str:
 
 @dataclasses.dataclass
 class _Samples:
-    """Per-call seconds of each side, one pair per round, and the ratio after each round."""
+    """Per-call seconds of each side, one pair per round."""
 
     reference: list = dataclasses.field(default_factory=list)
     student: list = dataclasses.field(default_factory=list)
-    ratios: list = dataclasses.field(default_factory=list)
     last_round_ns: int = 0
 
-    def add(self, reference_s: float, student_s: float) -> None:
-        self.reference.append(reference_s)
-        self.student.append(student_s)
-        self.ratios.append(self.ratio())
+    @property
+    def rounds(self) -> int:
+        return len(self.student)
 
     def ratio(self) -> float:
         return statistics.median(self.student) / max(statistics.median(self.reference), 1e-12)
 
-    def stable(self, plan: MeasurementPlan) -> bool:
-        if len(self.ratios) < max(plan.min_rounds, STABILITY_WINDOW):
-            return False
-        current = self.ratios[-1]
-        return all(abs(r / current - 1) <= plan.stability for r in self.ratios[-STABILITY_WINDOW:])
+    def ratio_interval(self) -> tuple[float, float]:
+        """Where the ratio of the medians lies, with both sides' intervals taken at their worst."""
+        student_low, student_high = _median_interval(self.student)
+        reference_low, reference_high = _median_interval(self.reference)
+        return student_low / max(reference_high, 1e-12), student_high / max(reference_low, 1e-12)
 
-    def one_tier_beyond_doubt(self, tiers: Sequence[Tier], margin: float) -> bool:
-        """Even the most extreme pairing of samples (fastest student with slowest reference,
-        and the reverse) stays clear of every bound by ``margin``: more rounds cannot change
-        the tier. Settles the clear cases (a copy of the reference, a naive loop) quickly."""
-        if len(self.ratios) < MIN_ROUNDS_FOR_CLEAR_CASE:
+    def clear_of_bounds(self, plan: MeasurementPlan, tiers: Sequence[Tier]) -> bool:
+        """The interval clears every bound by ``near_threshold``: not near a threshold."""
+        low, high = self.ratio_interval()
+        margin = 1 + plan.near_threshold
+        return all(high * margin < t.max_ratio or low > t.max_ratio * margin for t in tiers)
+
+    def tier_settled(self, plan: MeasurementPlan, tiers: Sequence[Tier]) -> bool:
+        """Clear of every bound after enough rounds: more rounds cannot change the tier."""
+        return self.rounds >= plan.min_rounds and self.clear_of_bounds(plan, tiers)
+
+    def precise(self, plan: MeasurementPlan) -> bool:
+        """The interval is within ``stability`` either side of the ratio: the median is known."""
+        if self.rounds < plan.min_rounds:
             return False
-        low = min(self.student) / max(self.reference)
-        high = max(self.student) / max(min(self.reference), 1e-12)
-        return all(high * (1 + margin) < t.max_ratio or low > t.max_ratio * (1 + margin) for t in tiers)
+        low, high = self.ratio_interval()
+        ratio = self.ratio()
+        return high <= ratio * (1 + plan.stability) and low >= ratio / (1 + plan.stability)
+
+
+def _median_interval(values: list) -> tuple[float, float]:
+    """A distribution-free confidence interval of the median: the k-th smallest and k-th largest
+    values, k as large as MEDIAN_CONFIDENCE allows (the extremes when there are too few)."""
+    ordered, n = sorted(values), len(values)
+    k, outside = 0, 0.0
+    while k < n // 2 and outside + 2 * math.comb(n, k) / 2 ** n <= 1 - MEDIAN_CONFIDENCE:
+        outside += 2 * math.comb(n, k) / 2 ** n
+        k += 1
+    k = max(k, 1)
+    return ordered[k - 1], ordered[n - k]
 
 
 class TimingHarness:
@@ -266,22 +288,23 @@ class TimingHarness:
         start = self.clock.now_ns()
         repeats = self._warm_up(student, reference)
         samples = _Samples()
+
+        def settled() -> bool:
+            return samples.tier_settled(plan, tiers) or samples.precise(plan)
+
         self._measure(samples, student, reference, repeats, plan.max_rounds,
-                      start + _ns(plan.budget_s), settle=lambda: samples.stable(plan)
-                      or samples.one_tier_beyond_doubt(tiers, plan.near_threshold))
-        stable = samples.stable(plan) or samples.one_tier_beyond_doubt(tiers, plan.near_threshold)
+                      start + _ns(plan.budget_s), settled)
         remeasured = False
-        if plan.remeasure_rounds and _near_a_bound(samples.ratio(), tiers, plan.near_threshold):
+        if plan.remeasure_rounds and not samples.clear_of_bounds(plan, tiers):
             remeasured = True
             self._measure(samples, student, reference, repeats, plan.remeasure_rounds,
-                          self.clock.now_ns() + _ns(plan.budget_s), settle=None)
-            stable = stable or samples.stable(plan)
+                          self.clock.now_ns() + _ns(plan.budget_s), until=None)
         ratio = samples.ratio()
         return TimingVerdict(
             item=item, device=device.name, student_median_s=statistics.median(samples.student),
             reference_median_s=statistics.median(samples.reference), ratio=ratio, tiers=tiers,
-            credit=credit_for(ratio, tiers), rounds=len(samples.ratios), remeasured=remeasured,
-            stable=stable)
+            credit=credit_for(ratio, tiers), rounds=samples.rounds, remeasured=remeasured,
+            stable=settled())
 
     def _warm_up(self, student: TimedCall, reference: TimedCall) -> tuple[int, int]:
         """Single calls first, then warm-up runs sized from them; returns the repeat counts.
@@ -302,23 +325,24 @@ class TimingHarness:
 
     def _measure(self, samples: _Samples, student: TimedCall, reference: TimedCall,
                  repeats: tuple[int, int], rounds: int, deadline_ns: int,
-                 settle: Callable[[], bool] | None) -> None:
+                 until: Callable[[], bool] | None) -> None:
         """Up to ``rounds`` more rounds, alternating which side goes first (ABBA), until
-        ``settle()`` or the deadline (judged by the last round's length; one round at least)."""
+        ``until()`` or the deadline (judged by the last round's length; one round at least)."""
         reference_repeat, student_repeat = repeats
         for _ in range(rounds):
             began = self.clock.now_ns()
-            if samples.ratios and began + samples.last_round_ns > deadline_ns:
+            if samples.rounds and began + samples.last_round_ns > deadline_ns:
                 return
-            if len(samples.ratios) % 2 == 0:
+            if samples.rounds % 2 == 0:
                 reference_s = self._time(reference, reference_repeat)
                 student_s = self._time(student, student_repeat)
             else:
                 student_s = self._time(student, student_repeat)
                 reference_s = self._time(reference, reference_repeat)
             samples.last_round_ns = self.clock.now_ns() - began
-            samples.add(reference_s, student_s)
-            if settle is not None and settle():
+            samples.reference.append(reference_s)
+            samples.student.append(student_s)
+            if until is not None and until():
                 return
 
     def _time(self, call: TimedCall, repeat: int) -> float:
@@ -335,16 +359,12 @@ class TimingHarness:
         return (ended - began) / 1e9 / repeat
 
     def _repeat_for(self, seconds_per_call: float) -> int:
-        wanted = math.ceil(self.plan.measurement_s / max(seconds_per_call, 1e-9))
+        wanted = round(self.plan.measurement_s / max(seconds_per_call, 1e-9))
         return max(1, min(self.plan.max_repeat, wanted))
 
 
 def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
-
-
-def _near_a_bound(ratio: float, tiers: Sequence[Tier], margin: float) -> bool:
-    return any(abs(ratio / t.max_ratio - 1) <= margin for t in tiers)
 
 
 # --- what the suites use (the plugin's ``timing`` fixture) ---------------------------------
@@ -430,6 +450,11 @@ def assert_matches_reference(student, reference, rtol: float = 1e-6, where: str 
     unlike an elementwise relative error). Handles (objects kept in a child) are not compared.
     The message says what differs, never the expected values."""
     if isinstance(reference, Handle):
+        return
+    if reference is None or isinstance(reference, (str, bytes, bool)):
+        if type(student) is not type(reference) or student != reference:
+            raise AssertionError(f"on the timed inputs, your {where} differs from the "
+                                 "reference's, so it was not timed")
         return
     if isinstance(reference, (tuple, list)):
         if not isinstance(student, (tuple, list)) or len(student) != len(reference):
