@@ -38,8 +38,8 @@ def test_relu_backward_values(layers, cases):
 
 
 @pytest.mark.weight(0.5)
-@pytest.mark.hint("float32 in, float32 out: np.maximum(x, 0) keeps the dtype, but np.maximum(x, 0.0) "
-                  "on a float32 array does too; beware of building dx with np.zeros(shape)")
+@pytest.mark.hint("float32 in, float32 out: np.maximum(x, 0) keeps x's dtype, but a dx built "
+                  "with np.zeros(shape) is float64 (use np.zeros_like(x) or dtype=x.dtype)")
 def test_relu_float32(layers, cases):
     """relu_forward and relu_backward: float32 inputs give float32 results"""
     x = random_array((2, 3, 4, 4), SEED + 30, np.float32)
