@@ -27,6 +27,7 @@ class PartConfig:
     call_timeout: float = _key(30.0, "Wall-clock limit in seconds for one student call.")
     memory_mb: int = _key(2048, "Address-space limit of the student process (RLIMIT_AS), MiB.")
     forbid_imports: tuple = _key((), "Top-level packages student code may not import in this part.")
+    threads: int = _key(0, "BLAS/OpenMP/torch threads for student code; 0: use limits.threads.")
 
     def __post_init__(self) -> None:
         if self.visibility not in VISIBILITIES:

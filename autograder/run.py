@@ -12,6 +12,7 @@ import dataclasses
 import io
 import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -129,7 +130,8 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
                     cpu_seconds=config.limits.cpu_seconds, file_size_mb=config.limits.file_size_mb,
                     max_processes=config.limits.max_processes,
                     max_output_kb=config.limits.max_output_kb,
-                    max_message_mb=config.limits.max_message_mb, threads=config.limits.threads)
+                    max_message_mb=config.limits.max_message_mb,
+                    threads=part.threads or config.limits.threads)
     sandbox = None if code_missing else Sandbox(root, limits, isolation, hidden)
     session = _UnavailableSession(missing, part.timeout) if code_missing else Session(sandbox, part.timeout)
     thresholds = load_thresholds(Path(options.thresholds) if options.thresholds else None)
@@ -196,13 +198,26 @@ def _run_pytest(suite_dir: Path, plugin: GradingPlugin, collect_only: bool = Fal
             "-p", "no:cacheprovider", "--assert=plain", "--import-mode=importlib", "-q",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     log = io.StringIO()
-    with contextlib.redirect_stdout(log):
+    with contextlib.redirect_stdout(log), _no_assertion_rewriting():
         code = pytest.main(args, plugins=[plugin])
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise GraderError(f"the suite {suite_dir.name} could not run (pytest exit code {code}):\n"
                           + log.getvalue()[-4000:])
     if not plugin.records:
         raise GraderError(f"the suite {suite_dir.name} has no tests")
+
+
+@contextlib.contextmanager
+def _no_assertion_rewriting():
+    """Keep an enclosing pytest session (the project's own tests) from rewriting the suites'
+    asserts: rewritten messages would print compared values, i.e. hidden expected values."""
+    hooks = [h for h in sys.meta_path if type(h).__name__ == "AssertionRewritingHook"]
+    for hook in hooks:
+        sys.meta_path.remove(hook)
+    try:
+        yield
+    finally:
+        sys.meta_path[:0] = hooks
 
 
 def _score(index: int, part: PartConfig, plugin: GradingPlugin) -> list:

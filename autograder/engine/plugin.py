@@ -218,6 +218,10 @@ class GradingPlugin:
             record.fraction = 0.0 if cases is None else record.fraction
             if isinstance(exc, (AssertionError, StudentCodeError)):
                 lines.append(str(exc) or type(exc).__name__)
+            elif call.when == "setup":  # a fixture of the suite failed: the grader's problem
+                record.grader_error = f"{type(exc).__name__}: {exc}"
+                lines.append("The grader could not run this test (a problem on the grader's "
+                             "side, not in your code); the course staff has been told.")
             else:  # a bug in the suite, or a return value so odd that the check itself broke
                 record.grader_error = f"{type(exc).__name__}: {exc}"
                 lines.append(f"The grader could not check this result ({type(exc).__name__}: "

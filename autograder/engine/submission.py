@@ -60,7 +60,7 @@ def _starts_with_zip_magic(path: Path) -> bool:
 
 
 def _copy_tree(source: Path, dest: Path, max_bytes: int, max_files: int, notes: list) -> None:
-    total, count = 0, 0
+    budget = _Budget(max_bytes, max_files, notes)
     dest.mkdir(parents=True)
     for dirpath, dirnames, filenames in os.walk(source):
         dirnames[:] = sorted(d for d in dirnames if d not in IGNORED_DIRS
@@ -71,12 +71,9 @@ def _copy_tree(source: Path, dest: Path, max_bytes: int, max_files: int, notes: 
             info = path.lstat()
             if not stat.S_ISREG(info.st_mode):
                 notes.append(f"ignored {rel / name}: not a regular file (symlinks are not followed)")
-                continue
-            count += 1
-            total += info.st_size
-            _check_bounds(total, count, max_bytes, max_files)
-            (dest / rel).mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest / rel / name, follow_symlinks=False)
+            elif budget.admit(str(rel / name), info.st_size):
+                (dest / rel).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, dest / rel / name, follow_symlinks=False)
 
 
 def _extract_zip(source: Path, dest: Path, max_bytes: int, max_files: int, notes: list) -> None:
@@ -85,7 +82,7 @@ def _extract_zip(source: Path, dest: Path, max_bytes: int, max_files: int, notes
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError, ValueError) as exc:
         raise SubmissionError(f"{source.name} is not a readable zip archive ({exc})") from None
-    total, count = 0, 0
+    budget = _Budget(max_bytes, max_files, notes)
     with archive:
         for info in archive.infolist():
             name = info.filename
@@ -101,18 +98,53 @@ def _extract_zip(source: Path, dest: Path, max_bytes: int, max_files: int, notes
             if not _is_clean_name(name, info):
                 notes.append(f"ignored a file with an unreadable (non-UTF-8) name: {name!r}")
                 continue
-            count += 1
-            _check_bounds(total + info.file_size, count, max_bytes, max_files)
+            if not budget.admit(name, info.file_size):
+                continue
             target = dest.joinpath(*parts)
             target.parent.mkdir(parents=True, exist_ok=True)
             try:  # count real bytes: the sizes in a crafted header can lie (zip bombs)
+                written = 0
                 with archive.open(info) as src, open(target, "wb") as out:
                     while chunk := src.read(1 << 20):
-                        total += len(chunk)
-                        _check_bounds(total, count, max_bytes, max_files)
+                        written += len(chunk)
+                        if budget.overflows(name, written - info.file_size):
+                            break
                         out.write(chunk)
+                    else:
+                        budget.left -= max(0, written - info.file_size)
+                        continue
+                target.unlink()
             except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
                 raise SubmissionError(f"{source.name}: member {name!r} cannot be extracted ({exc})") from None
+
+
+class _Budget:
+    """Admits files while the submission stays within its size and count limits; a file that
+    does not fit is left out with a note, so the rest of the submission is still graded."""
+
+    def __init__(self, max_bytes: int, max_files: int, notes: list) -> None:
+        self.left, self.files_left, self.notes = max_bytes, max_files, notes
+        self.max_bytes, self.max_files = max_bytes, max_files
+
+    def admit(self, name: str, size: int) -> bool:
+        if self.files_left <= 0:
+            self.notes.append(f"ignored {name}: the submission may hold at most {self.max_files} files")
+            return False
+        if size > self.left:
+            self.notes.append(f"ignored {name} ({size / 2**20:.1f} MiB): the whole submission may "
+                              f"hold at most {self.max_bytes // 2**20} MiB")
+            return False
+        self.files_left -= 1
+        self.left -= size
+        return True
+
+    def overflows(self, name: str, beyond_declared: int) -> bool:
+        """True (and a note) when a member has expanded past what the submission may hold."""
+        if beyond_declared <= self.left:
+            return False
+        self.notes.append(f"ignored {name}: it expands to more than the submission's limit "
+                          f"of {self.max_bytes // 2**20} MiB (a zip bomb?)")
+        return True
 
 
 def _is_clean_name(name: str, info: zipfile.ZipInfo) -> bool:
@@ -123,13 +155,6 @@ def _is_clean_name(name: str, info: zipfile.ZipInfo) -> bool:
         return True
     except UnicodeEncodeError:
         return False
-
-
-def _check_bounds(total: int, count: int, max_bytes: int, max_files: int) -> None:
-    if total > max_bytes:
-        raise SubmissionError(f"the submission is larger than the limit of {max_bytes // 2**20} MiB")
-    if count > max_files:
-        raise SubmissionError(f"the submission holds more than {max_files} files")
 
 
 def _find_root(staging: Path, expected_files: list, notes: list) -> Path:
