@@ -147,6 +147,19 @@ def test_fast_layers_keep_float32():
     assert max_pool_backward_fast(np.ones_like(pooled32), pool_cache32).dtype == np.float32
 
 
+@pytest.mark.parametrize("x_dtype, param_dtype", [(np.float32, np.float64), (np.float64, np.float32)])
+def test_fast_mixed_dtypes_follow_x_and_each_parameter(x_dtype, param_dtype):
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 6, 6)).astype(x_dtype)
+    w, b = rng.standard_normal((4, 3, 3, 3)).astype(param_dtype), rng.standard_normal(4).astype(param_dtype)
+    out, cache = conv_forward_fast(x, w, b, {"stride": 1, "pad": 1})
+    dx, dw, db = conv_backward_fast(np.ones(out.shape, dtype=param_dtype), cache)
+    assert (out.dtype, dx.dtype, dw.dtype, db.dtype) == (x_dtype, x_dtype, param_dtype, param_dtype)
+    out, cache = max_pool_forward_fast(x, {"pool_height": 2, "pool_width": 2, "stride": 2})
+    assert out.dtype == x_dtype
+    assert max_pool_backward_fast(np.ones(out.shape, dtype=param_dtype), cache).dtype == x_dtype
+
+
 @pytest.mark.parametrize("args", CONV_ERRORS.values(), ids=CONV_ERRORS.keys())
 def test_fast_conv_rejects_what_naive_rejects(args):
     with pytest.raises(ValueError):

@@ -288,6 +288,23 @@ def test_float32_in_float32_out():
         assert rel_error(value, double[name]) < 1e-4, name
 
 
+@pytest.mark.parametrize("x_dtype, param_dtype", [(np.float32, np.float64), (np.float64, np.float32)])
+def test_mixed_dtypes_follow_x_and_each_parameter(x_dtype, param_dtype):
+    x, w, b = conv_arrays({"N": 2, "C": 3, "H": 5, "W": 5, "F": 2, "HH": 3, "WW": 3}, seed=4)
+    x, w, b = x.astype(x_dtype), w.astype(param_dtype), b.astype(param_dtype)
+    out, cache = conv_forward_naive(x, w, b, {"stride": 1, "pad": 1})
+    dx, dw, db = conv_backward_naive(np.ones(out.shape, dtype=param_dtype), cache)
+    assert (out.dtype, dx.dtype, dw.dtype, db.dtype) == (x_dtype, x_dtype, param_dtype, param_dtype)
+    for forward, backward in [
+        (max_pool_forward_naive, max_pool_backward_naive),
+        (avg_pool_forward_naive, avg_pool_backward_naive),
+    ]:
+        out, cache = forward(x, {"pool_height": 2, "pool_width": 2, "stride": 1})
+        assert out.dtype == x_dtype
+        assert backward(np.ones(out.shape, dtype=param_dtype), cache).dtype == x_dtype
+    assert relu_backward(np.ones(x.shape, dtype=param_dtype), relu_forward(x)[1]).dtype == x_dtype
+
+
 # --- Every documented ValueError.
 
 @pytest.mark.parametrize("args", CONV_ERRORS.values(), ids=CONV_ERRORS.keys())
