@@ -93,7 +93,10 @@ def assert_close(actual, expected: np.ndarray, what: str, tol: float = TOL,
         error = rel_error(actual, expected)
         kind = "max relative error"
     if not error <= tol:
-        raise AssertionError(f"{what}: {kind} {error:.1e} (tolerance {tol:.0e})")
+        why = ""
+        if not scaled and actual.dtype.itemsize < np.dtype(np.float64).itemsize:
+            why = f"; {what} is {actual.dtype} for float64 inputs: keep x's dtype"
+        raise AssertionError(f"{what}: {kind} {error:.1e} (tolerance {tol:.0e}){why}")
 
 
 def unpack(value, n: int, what: str, names: str = "") -> tuple:

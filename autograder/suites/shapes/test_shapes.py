@@ -232,10 +232,11 @@ def test_network_summary_small_nets(shapes, cases):
 
 
 @pytest.mark.weight(1)
-@pytest.mark.hint("VGG-16 (13 3x3 convs with padding 1, 5 2x2 max pools, 3 fc layers) has "
-                  "138,357,544 parameters on a 3x224x224 image")
+@pytest.mark.hint("VGG-16 is 13 3x3 convs with padding 1 (64, 64, pool, 128, 128, pool, 256 x3, "
+                  "pool, 512 x3, pool, 512 x3, pool), then fc 4096, 4096, 1000; compare your total "
+                  "with the one published in the VGG paper")
 def test_network_summary_vgg16(shapes, cases):
-    """network_summary: VGG-16 on 3x224x224, layer by layer (138,357,544 parameters in total)"""
+    """network_summary: VGG-16 on 3x224x224, every layer's shape and parameter count"""
     cases.run("VGG-16 on 3x224x224", _check_summary, shapes, (3, 224, 224), _vgg16())
 
 
