@@ -261,7 +261,9 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.floating):
         raise ValueError(f"x must be a float32 or float64 array, got dtype {x.dtype}")
-    return np.maximum(x, 0).astype(x.dtype, copy=False), x
+    # out= keeps x's dtype and gives an array even for a 0-d x, where a bare ufunc
+    # call would return a numpy scalar.
+    return np.maximum(x, 0, out=np.empty_like(x)), x
 
 
 def relu_backward(dout: np.ndarray, cache: np.ndarray) -> np.ndarray:
