@@ -150,11 +150,12 @@ def network_summary(input_shape: tuple[int, int, int], layers: list[dict]) -> li
 
     Raises ValueError:
     - when input_shape is not three positive ints;
-    - naming the layer by index and type, e.g. "layer 3 (maxpool): ...", when a
-      layer is not a dict with a "type", has an unknown type, lacks a required
-      key, has an invalid value, does not fit its input volume, is a conv or
-      pool layer on a flat input, or is an fc layer on an unflattened (C, H, W)
-      volume.
+    - naming the layer by its index and type, e.g. "layer 3 (maxpool): ...",
+      when a layer has an unknown type, lacks a required key, has an invalid
+      value, does not fit its input volume, is a conv or pool layer on a flat
+      input, or is an fc layer on an unflattened (C, H, W) volume;
+    - naming the layer by its index ("layer 3: ...") when it is not a dict with
+      a "type" key.
 
     Hint: reuse conv_output_size, pool_output_size and the param counts above.
     """
