@@ -9,7 +9,9 @@ How a verdict is reached, and why:
   nothing here. On a GPU the child waits for its queued kernels before it replies, through the
   CUDA runtime's C entry point (``childside.server._cuda_synchronize``), not through torch.
 * The reference runs in a sandboxed child of its own, called the same way, so both sides pay the
-  same per-request overhead, in the same run, on the same inputs.
+  same per-request overhead, in the same run, on the same inputs. On the CPU both children are
+  pinned to the same core while timed: a process hogging one core then slows both alike,
+  instead of whichever side the scheduler happened to place next to it.
 * Measurements are interleaved (reference, student, student, reference, ...) so that a machine
   that slows down mid-run slows both sides alike; a busy or slow grading host moves the ratio
   far less than it moves either time.
@@ -36,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import math
+import os
 import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -164,16 +167,17 @@ class TimedCall(Protocol):
 
 
 class SandboxedCall:
-    """A function of a sandboxed module, called on staged inputs, its results dropped in the child."""
+    """A function of a sandboxed module, called on staged inputs, its results dropped in the
+    child, optionally pinned to one CPU."""
 
     def __init__(self, function: StudentFunction, args: tuple, kwargs: dict | None = None,
-                 device: Device = CPU, timeout: float | None = None) -> None:
+                 device: Device = CPU, timeout: float | None = None, cpu: int | None = None) -> None:
         self.function, self.args, self.kwargs = function, tuple(args), dict(kwargs or {})
-        self.device, self.timeout = device, timeout
+        self.device, self.timeout, self.cpu = device, timeout, cpu
 
     def run(self, repeat: int) -> None:
         self.function.call(self.args, self.kwargs, repeat=repeat, discard=True,
-                           timeout=self.timeout, sync=self.device.sync)
+                           timeout=self.timeout, sync=self.device.sync, cpu=self.cpu)
 
 
 # --- the verdict ---------------------------------------------------------------------------
@@ -416,11 +420,13 @@ class TimedComparisons:
             raise RuntimeError("this part has no reference implementation to time against")
         item = item or function
         target = device_named(device)
+        # Code timed on the CPU runs on one shared core; GPU timings leave the CPUs alone.
+        cpu = max(os.sched_getaffinity(0)) if target.sync is None else None
         student_call, student_value = self._prepare(self.student, module, function, args, kwargs,
-                                                    opaque, target)
+                                                    opaque, target, cpu)
         reference_call, reference_value = self._prepare(self.reference, module,
                                                         reference_function or function, args,
-                                                        kwargs, opaque, target)
+                                                        kwargs, opaque, target, cpu)
         (check or assert_matches_reference)(student_value, reference_value)
         harness = self.harness_factory(self.policy.plan)
         verdict = harness.compare(student_call, reference_call, self.policy.tiers_for(item), item,
@@ -433,7 +439,8 @@ class TimedComparisons:
         return sum(v.credit for v in self.verdicts) / len(self.verdicts)
 
     @staticmethod
-    def _prepare(side: Side, module: str, function: str, args, kwargs, opaque, device: Device):
+    def _prepare(side: Side, module: str, function: str, args, kwargs, opaque, device: Device,
+                 cpu: int | None):
         """Stage the inputs in the side's process, call once for the check, return the timed call."""
         values = tuple(args(side.access) if callable(args) else args)
         staged = tuple(v if isinstance(v, Handle) else side.session.stage(v) for v in values)
@@ -441,7 +448,7 @@ class TimedComparisons:
                          for k, v in (kwargs or {}).items()}
         proxy = getattr(side.access.module(module, opaque), function)
         value = proxy.call(staged, staged_kwargs, sync=device.sync).value
-        return SandboxedCall(proxy, staged, staged_kwargs, device), value
+        return SandboxedCall(proxy, staged, staged_kwargs, device, cpu=cpu), value
 
 
 def assert_matches_reference(student, reference, rtol: float = 1e-6, where: str = "result") -> None:

@@ -15,6 +15,7 @@ module, and gains nothing, because every verdict is computed in the grader from 
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import importlib
 import importlib.abc
@@ -230,14 +231,15 @@ class Server:
         check = header.get("check_mutation", False)
         before = [a.copy() if isinstance(a, np.ndarray) else None for a in args] if check else []
         result = None
-        for _ in range(max(1, int(header.get("repeat", 1)))):
-            try:
-                result = obj(*args, **kwargs)
-            except BaseException as exc:  # includes SystemExit and KeyboardInterrupt on purpose
-                raise StudentFailure("exception", _describe(exc), exc,
-                                     traceback=self.student_frames(exc)) from None
-        if header.get("sync"):
-            _synchronize(header["sync"])
+        with _pinned(header.get("cpu")):
+            for _ in range(max(1, int(header.get("repeat", 1)))):
+                try:
+                    result = obj(*args, **kwargs)
+                except BaseException as exc:  # includes SystemExit and KeyboardInterrupt on purpose
+                    raise StudentFailure("exception", _describe(exc), exc,
+                                         traceback=self.student_frames(exc)) from None
+            if header.get("sync"):
+                _synchronize(header["sync"])
         reply: dict = {}
         if check:
             reply["mutated"] = [i for i, (a, b) in enumerate(zip(args, before))
@@ -283,6 +285,29 @@ class Server:
                 name = os.path.relpath(frame.filename, self.workdir)
                 lines.append(f'File "{name}", line {frame.lineno}, in {frame.name}: {(frame.line or "").strip()}'[:300])
         return lines[-8:]
+
+
+@contextlib.contextmanager
+def _pinned(cpu):
+    """Run the block on CPU ``cpu`` (None: anywhere), then restore the affinity.
+
+    Both sides of a timing comparison are pinned to the same CPU, so that neither is timed on a
+    core that another process hogs while the other side runs on a free one.
+    """
+    try:
+        previous = os.sched_getaffinity(0)
+        if cpu is not None:
+            os.sched_setaffinity(0, {int(cpu)})
+    except (OSError, ValueError, TypeError):  # not allowed here: time unpinned
+        cpu = None
+    try:
+        yield
+    finally:
+        if cpu is not None:
+            try:
+                os.sched_setaffinity(0, previous)
+            except OSError:
+                pass
 
 
 def _cuda_synchronize() -> None:
