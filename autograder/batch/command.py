@@ -49,6 +49,7 @@ class BatchReport:
 
 def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
               console: Console | None = None) -> BatchReport:
+    _check_outputs_outside(class_dir, outputs)
     roster = discover(class_dir)
     if not roster.submissions:
         raise BatchError(f"no submissions (folders or .zip files) in {class_dir}")
@@ -75,6 +76,16 @@ def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
     written.append(outputs.summary)
     warnings = [f"ignored {entry}" for entry in roster.ignored] + _isolation_warnings(class_dir)
     return BatchReport(outcomes, warnings, summary, written)
+
+
+def _check_outputs_outside(class_dir: Path, outputs: BatchOutputs) -> None:
+    """Outputs inside the class folder would be taken for submissions by the next run."""
+    class_dir = Path(class_dir).resolve()
+    for path in (outputs.folder, outputs.cache.resolve(),
+                 *([Path(outputs.feedback_dir).resolve()] if outputs.feedback_dir else [])):
+        if path == class_dir or class_dir in path.parents:
+            raise BatchError(f"{path} is inside the class folder {class_dir}; write the gradebook, "
+                             "feedback and cache somewhere else")
 
 
 def _isolation_warnings(class_dir: Path) -> list:

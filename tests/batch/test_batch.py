@@ -11,7 +11,7 @@ from rich.console import Console
 from autograder.batch.cache import cache_key, content_digest, grader_fingerprint
 from autograder.batch.command import BatchOutputs, hidden_paths, run_batch
 from autograder.batch.discover import ClassFolderError, Student, Submission, discover
-from autograder.batch.grade import BatchSettings, Outcome
+from autograder.batch.grade import BatchError, BatchSettings, Outcome
 from autograder.batch.gradebook import write_gradebook
 from autograder.config import load_config
 from autograder.engine import results
@@ -224,3 +224,11 @@ def test_the_class_and_every_output_are_hidden_from_student_code(tmp_path):
     assert set(hidden_paths(tmp_path / "class", outputs)) == {
         str(tmp_path / "class"), str(tmp_path / "out"), str(tmp_path / "fb"), str(tmp_path / "cache")}
     assert "/" not in hidden_paths(Path("/"), BatchOutputs(gradebook=Path("/g.csv")))
+
+
+def test_outputs_inside_the_class_folder_are_refused(tmp_path):
+    build_submission("reference", tmp_path / "alice")
+    for outputs in (BatchOutputs(gradebook=tmp_path / "gradebook.csv"),
+                    BatchOutputs(gradebook=tmp_path.parent / "g.csv", feedback_dir=tmp_path / "feedback")):
+        with pytest.raises(BatchError, match="inside the class folder"):
+            run_batch(tmp_path, BatchSettings(parts=(PART,)), outputs, console=_quiet())
