@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import math
 import os
 import re
 import subprocess
@@ -54,7 +55,8 @@ def build_slowed_submission(dest: Path, slowdown: int) -> Path:
 
 
 def timing_results(submission: Path) -> dict:
-    """Timed function -> (credit fraction, measured ratio) from one grading of the part."""
+    """Timed function -> (credit fraction, measured ratio, output) from one grading of the part;
+    the ratio is NaN when the test reached no verdict (its output says why)."""
     result = grade_submission(submission, [PART])
     found = {}
     for test in result.tests:
@@ -62,7 +64,7 @@ def timing_results(submission: Path) -> dict:
         if name is not None:
             ratio = RATIO.search(test.output)
             found[name] = (round(test.score / test.max_score, 3) if test.max_score else 0.0,
-                           float(ratio.group(1)) if ratio else float("nan"))
+                           float(ratio.group(1)) if ratio else float("nan"), test.output)
     missing = set(TIMED_FUNCTIONS) - set(found)
     if missing:
         raise RuntimeError(f"no timing test found for {sorted(missing)} in the {PART} suite")
@@ -102,9 +104,12 @@ def main(argv: list | None = None) -> None:
               f"every timing test failed in {failed_all}/{len(results)} runs")
         for function in TIMED_FUNCTIONS:
             credits = collections.Counter(r[function][0] for r in results)
-            ratios = [r[function][1] for r in results]
+            ratios = [r[function][1] for r in results if not math.isnan(r[function][1])]
             spread = ", ".join(f"credit {c:g} in {n}/{len(results)}" for c, n in sorted(credits.items()))
-            print(f"  {function:<24} {spread}; ratio {min(ratios):.2f} to {max(ratios):.2f}")
+            print(f"  {function:<24} {spread}; ratio {min(ratios, default=math.nan):.2f} to "
+                  f"{max(ratios, default=math.nan):.2f}")
+            for output in {r[function][2] for r in results if math.isnan(r[function][1])}:
+                print(f"    no verdict: {output.splitlines()[0] if output else '(no output)'}")
 
 
 if __name__ == "__main__":
