@@ -175,7 +175,7 @@ BUGGY = [
            test_relu_backward_values=Fails(1, "with exact zeros")),
     layers("relu_forward_in_place",
            "relu_forward clips x in place (np.maximum(x, 0, out=x)) and returns a copy",
-           Replace(L, "    return np.maximum(x, 0).astype(x.dtype, copy=False), x\n",
+           Replace(L, "    return np.maximum(x, 0, out=np.empty_like(x)), x\n",
                    "    np.maximum(x, 0, out=x)\n    return x.copy(), x\n"),
            test_relu_does_not_modify_inputs=0),
 
@@ -205,8 +205,8 @@ BUGGY = [
 ACCEPTED = [
     layers("relu_cache_holds_out",
            "relu_forward caches out instead of x: out > 0 exactly where x > 0",
-           Replace(L, "    return np.maximum(x, 0).astype(x.dtype, copy=False), x\n",
-                   "    out = np.maximum(x, 0).astype(x.dtype, copy=False)\n    return out, out\n")),
+           Replace(L, "    return np.maximum(x, 0, out=np.empty_like(x)), x\n",
+                   "    out = np.maximum(x, 0, out=np.empty_like(x))\n    return out, out\n")),
     layers("max_pool_ties_to_last_maximum",
            "ties routed to the LAST maximum of the window (np.argmax on the reversed window)",
            Replace(L, "            winner = window.argmax(axis=2)[:, :, None]\n",

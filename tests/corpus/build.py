@@ -28,6 +28,7 @@ class Context:
     root: Path  # the case's scratch folder (the test's tmp_path)
     secret: str
     tag: str
+    port: int = 0  # a TCP port the grader listens on (loopback); nothing may connect to it
 
     @property
     def markers(self) -> Path:
@@ -52,7 +53,7 @@ class Context:
     def substitutions(self) -> dict:
         return {"REPO": str(PROJECT_ROOT), "MARKERS": str(self.markers), "OUTPUT": str(self.output),
                 "CWD": str(self.cwd), "OTHER": str(self.other_student),
-                "SUBMISSION": str(self.submission), "TAG": self.tag,
+                "SUBMISSION": str(self.submission), "TAG": self.tag, "PORT": str(self.port),
                 "SECRET_NAME": SECRET_NAME}
 
     def fill(self, text: str) -> str:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -43,6 +44,7 @@ class Outcome:
     result: object = None  # the GradeResult (None when graded through the CLI)
     cli_exit_code: int | None = None
     cli_stdout: str = ""
+    network_reached: bool = False  # something connected to the grader's listening port
 
     def output_of(self, test_id: str) -> str:
         return scores(self)[test_id][1]
@@ -53,7 +55,22 @@ class Outcome:
 
 
 def grade_case(case: Case, tmp_path: Path) -> Outcome:
-    ctx = Context(root=tmp_path, secret=f"s3cr3t-{os.urandom(8).hex()}", tag=f"{os.urandom(5).hex()}")
+    with socket.socket() as listener:  # an attack trying the network aims at this port
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        ctx = Context(root=tmp_path, secret=f"s3cr3t-{os.urandom(8).hex()}",
+                      tag=f"{os.urandom(5).hex()}", port=listener.getsockname()[1])
+        outcome = _grade(case, ctx)
+        try:
+            listener.accept()[0].close()
+            outcome.network_reached = True
+        except BlockingIOError:
+            pass
+    return outcome
+
+
+def _grade(case: Case, ctx: Context) -> Outcome:
     source = build(case, ctx)
     config = load_config()
     if case.part_timeout is not None:
@@ -164,6 +181,7 @@ def check_contained(outcome: Outcome, guarded_before: dict) -> None:
     """Nothing the student did reached outside its sandbox."""
     ctx = outcome.ctx
     assert ctx.secret not in outcome.all_text, "the grader's secret reached the student code"
+    assert not outcome.network_reached, "student code reached the grader over the network"
     assert list(ctx.markers.iterdir()) == [], f"files appeared in {ctx.markers}: {list(ctx.markers.iterdir())}"
     assert sorted(p.name for p in ctx.cwd.iterdir()) == [], "files appeared in the grader's cwd"
     assert (ctx.other_student / "shapes.py").read_text() == f"# another student's work: {ctx.secret}\n"
