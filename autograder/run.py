@@ -22,7 +22,7 @@ import pytest
 import autograder
 from autograder.config import GradingConfig, PartConfig, load_config
 from autograder.engine.plugin import GradingPlugin
-from autograder.engine.proxy import MissingFile, Session
+from autograder.engine.proxy import Session
 from autograder.engine.results import GradeResult, PartSummary, TestResult
 from autograder.engine.sandbox import Isolation, Limits, Sandbox, detect_isolation
 from autograder.engine.submission import SubmissionError, load_submission
@@ -133,7 +133,7 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
                     max_message_mb=config.limits.max_message_mb,
                     threads=part.threads or config.limits.threads)
     sandbox = None if code_missing else Sandbox(root, limits, isolation, hidden)
-    session = _UnavailableSession(missing, part.timeout) if code_missing else Session(sandbox, part.timeout)
+    session = Session(sandbox, part.timeout, unavailable=missing if code_missing else None)
     thresholds = load_thresholds(Path(options.thresholds) if options.thresholds else None)
     reference = _reference_session(part, limits, isolation, hidden)
     plugin = GradingPlugin(session, options, part.forbid_imports,
@@ -177,20 +177,11 @@ def _missing_files_message(part: PartConfig, root: Path | None) -> str | None:
     return f"missing from the submission: {'; '.join(wanted)}"
 
 
-class _UnavailableSession(Session):
-    """Stands in for a sandbox when the submission cannot be read: every call fails the same way."""
-
-    def __init__(self, message: str, part_timeout: float) -> None:
-        self.message, self.part_timeout = message, part_timeout
-
-    def add_helper(self, name: str, source: str) -> None:
-        pass  # nothing will run
-
-    def ensure_imported(self, module: str, forbid: tuple, reason: str) -> None:
-        raise MissingFile(self.message)
-
-    def request(self, header: dict, buffers: list, what: str, timeout: float | None = None):
-        raise MissingFile(self.message)
+def collect_suite(part_name: str) -> list:
+    """The ``ItemRecord``s (name, weight, visibility, hint) of a part's tests, without running them."""
+    plugin = GradingPlugin(Session(None, 1.0, unavailable="collection only"))
+    _run_pytest(SUITES_DIR / part_name, plugin, collect_only=True)
+    return plugin.records
 
 
 def _run_pytest(suite_dir: Path, plugin: GradingPlugin, collect_only: bool = False) -> None:
@@ -198,13 +189,25 @@ def _run_pytest(suite_dir: Path, plugin: GradingPlugin, collect_only: bool = Fal
             "-p", "no:cacheprovider", "--assert=plain", "--import-mode=importlib", "-q",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     log = io.StringIO()
-    with contextlib.redirect_stdout(log), _no_assertion_rewriting():
-        code = pytest.main(args, plugins=[plugin])
+    try:
+        with contextlib.redirect_stdout(log), _no_assertion_rewriting():
+            code = pytest.main(args, plugins=[plugin])
+    finally:
+        _forget_modules_under(suite_dir)
     if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise GraderError(f"the suite {suite_dir.name} could not run (pytest exit code {code}):\n"
                           + log.getvalue()[-4000:])
     if not plugin.records:
         raise GraderError(f"the suite {suite_dir.name} has no tests")
+
+
+def _forget_modules_under(folder: Path) -> None:
+    """Under --import-mode=importlib pytest caches suite files by bare name (``test_visible``,
+    ``conftest``): forget them, or the next part would run this part's files."""
+    prefix = str(folder.resolve()) + os.sep
+    for name, module in list(sys.modules.items()):
+        if (getattr(module, "__file__", None) or "").startswith(prefix):
+            del sys.modules[name]
 
 
 @contextlib.contextmanager

@@ -4,8 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from autograder.config import load_config
-from autograder.engine.plugin import GradingPlugin
-from autograder.run import SUITES_DIR, _run_pytest, _UnavailableSession
+from autograder.run import SUITES_DIR, collect_suite
 
 
 def validate_suites(config_path: Path | None = None) -> str:
@@ -20,12 +19,11 @@ def validate_suites(config_path: Path | None = None) -> str:
         if not (SUITES_DIR / part.name).is_dir():
             problems.append(f"part {part.name}: no suite folder {SUITES_DIR / part.name}")
             continue
-        plugin = GradingPlugin(_UnavailableSession("validation only", part.timeout))
-        _run_pytest(SUITES_DIR / part.name, plugin, collect_only=True)
-        total_weight = sum(r.weight for r in plugin.records)
-        lines.append(f"{part.name}: {part.points:g} points, {len(plugin.records)} tests, "
+        records = collect_suite(part.name)
+        total_weight = sum(r.weight for r in records)
+        lines.append(f"{part.name}: {part.points:g} points, {len(records)} tests, "
                      f"time budget {part.timeout:g} s")
-        for record in plugin.records:
+        for record in records:
             points = part.points * record.weight / total_weight
             visibility = record.visibility or part.visibility
             lines.append(f"  {points:6.2f}  {visibility:<15} {record.name}")
@@ -33,7 +31,7 @@ def validate_suites(config_path: Path | None = None) -> str:
                 problems.append(f"{part.name}: '{record.name}' is hidden but worth points")
             if record.weight <= 0:
                 problems.append(f"{part.name}: '{record.name}' has a non-positive weight")
-        if not any((r.visibility or part.visibility) == "visible" for r in plugin.records):
+        if not any((r.visibility or part.visibility) == "visible" for r in records):
             lines.append(f"  (note: part {part.name} has no visible tests for students to run)")
     lines.append(f"Total: {config.total_points:g} points")
     if problems:

@@ -214,7 +214,9 @@ class GradingPlugin:
             lines += [verdict.message() for verdict in timing.verdicts]
         else:
             record.fraction = 1.0 if exc is None else 0.0
-        if exc is not None:
+        if exc is not None and not isinstance(exc, (AssertionError, StudentCodeError)):
+            record.fraction = 0.0  # the test broke off: its unrun cases earned nothing
+        elif exc is not None:
             record.fraction = 0.0 if cases is None else record.fraction
             if isinstance(exc, (AssertionError, StudentCodeError)):
                 lines.append(str(exc) or type(exc).__name__)

@@ -63,14 +63,22 @@ class StaleHandle(StudentCodeError):
 @dataclasses.dataclass
 class CallResult:
     value: object
-    mutated_args: list  # indices of array arguments the call modified in place
+    mutated_args: list  # indices of arguments (arrays, dicts, lists) the call modified in place
+    aliases: list = dataclasses.field(default_factory=list)  # [output, argument] sharing memory
 
 
 class Session:
-    """The sandbox of one part, with the part's time budget. Tests never see processes."""
+    """The sandbox of one part, with the part's time budget. Tests never see processes.
 
-    def __init__(self, sandbox: Sandbox, part_timeout: float) -> None:
+    Without a sandbox (``unavailable`` says why, e.g. the file is missing) every request fails
+    with ``MissingFile(unavailable)``, so the suite runs and scores 0 with that message.
+    """
+
+    def __init__(self, sandbox: Sandbox | None, part_timeout: float, unavailable: str | None = None) -> None:
+        if sandbox is None and unavailable is None:
+            raise ValueError("a session without a sandbox needs the reason it is unavailable")
         self.sandbox = sandbox
+        self.unavailable = unavailable
         self.deadline = time.monotonic() + part_timeout
         self.part_timeout = part_timeout
         self._imported: set = set()  # (module, incarnation) pairs imported successfully
@@ -81,6 +89,8 @@ class Session:
         return self.deadline - time.monotonic()
 
     def request(self, header: dict, buffers: list, what: str, timeout: float | None = None):
+        if self.unavailable is not None:
+            raise MissingFile(self.unavailable)
         budget = self.remaining()
         if budget <= 0:
             raise StudentTimeout(f"{what}: not run, the part's time budget of "
@@ -103,6 +113,8 @@ class Session:
         self._helpers[name] = source
 
     def ensure_imported(self, module: str, forbid: tuple, reason: str) -> None:
+        if self.unavailable is not None:
+            raise MissingFile(self.unavailable)
         if module in self._import_errors:
             raise self._import_errors[module]
         if self.sandbox.alive and (module, self.sandbox.incarnation) in self._imported:
@@ -135,7 +147,7 @@ class Session:
 
     def encode_args(self, values) -> tuple:
         buffers: list = []
-        incarnation = self.sandbox.incarnation if self.sandbox.alive else -1
+        incarnation = self.sandbox.incarnation if self.sandbox and self.sandbox.alive else -1
         for handle in _handles_in(values):
             if handle.incarnation != incarnation:
                 raise StaleHandle("an object your code returned earlier was lost when the "
@@ -190,7 +202,14 @@ class StudentFunction:
                   "repeat": repeat, "discard": discard, "sync": sync, "cpu": cpu}
         reply, out = session.request(header, buffers, label, timeout)
         value = protocol.decode(reply["value"], out, session.make_handle) if "value" in reply else None
-        return CallResult(value, reply.get("mutated", []))
+        return CallResult(value, _index_list(reply.get("mutated", [])),
+                          [pair for pair in reply.get("aliases", [])
+                           if isinstance(pair, list) and len(pair) == 2
+                           and all(type(i) is int for i in pair)])
+
+
+def _index_list(value) -> list:
+    return [i for i in value if type(i) is int] if isinstance(value, list) else []
 
 
 def _handles_in(value):

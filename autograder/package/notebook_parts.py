@@ -41,8 +41,7 @@ from types import ModuleType
 import numpy as np
 
 from autograder.config import GradingConfig
-from autograder.engine.plugin import GradingPlugin
-from autograder.run import SUITES_DIR, _run_pytest, _UnavailableSession, expected_functions
+from autograder.run import collect_suite, expected_functions
 
 # (part, stub module, function), in the order the notebook asks them.
 QUESTIONS = (
@@ -219,10 +218,9 @@ def question_points(config: GradingConfig) -> dict:
     points = dict.fromkeys(COVERED, 0.0)
     for part_name in dict.fromkeys(part for part, _, _ in QUESTIONS):
         part = config.parts[part_name]
-        plugin = GradingPlugin(_UnavailableSession("collection only", part.timeout))
-        _run_pytest(SUITES_DIR / part_name, plugin, collect_only=True)
-        total_weight = sum(r.weight for r in plugin.records)
-        for record in plugin.records:
+        records = collect_suite(part_name)
+        total_weight = sum(r.weight for r in records)
+        for record in records:
             if is_covered(config, part_name, record.name):
                 named = functions_named(config, part_name, record.name)
                 for name in named:

@@ -123,6 +123,16 @@ def expect_value_error(call: Callable[[], object], what: str) -> None:
     raise AssertionError(f"{what}: returned {describe_value(value)} instead of raising ValueError")
 
 
+def assert_no_aliasing(aliases: list, output_names: list, what: str) -> None:
+    """``aliases`` is ``CallResult.aliases``: returned arrays that are views of an input."""
+    if aliases:
+        position = aliases[0][0]
+        name = output_names[position] if position < len(output_names) else f"output {position}"
+        raise AssertionError(f"{what} returned {name} as a view of one of its inputs (they share "
+                             "memory): return a new array, e.g. with .copy(), so that later "
+                             "changes to one cannot change the other")
+
+
 def assert_no_mutation(mutated: list, names: list, what: str) -> None:
     """``mutated`` is ``CallResult.mutated_args``; ``names`` names the positional arguments."""
     if mutated:
@@ -228,6 +238,7 @@ def call_forward(student_fn, args: tuple, check_mutation: bool = False):
     stays in the sandbox and can only go back to the student's own backward pass.
     """
     result = student_fn.call(tuple(args), check_mutation=check_mutation)
+    assert_no_aliasing(result.aliases, ["out"], student_fn.name)
     out, cache = unpack(result.value, 2, student_fn.name, "(out, cache)")
     return out, cache, result.mutated_args
 
@@ -238,6 +249,7 @@ GRADIENT_NAMES = {1: "dx", 3: "(dx, dw, db)"}
 def call_backward(student_fn, dout: np.ndarray, cache, n: int, check_mutation: bool = False):
     """Run a student backward pass returning ``n`` gradients; returns ``(grads, mutated_args)``."""
     result = student_fn.call((dout, cache), check_mutation=check_mutation)
+    assert_no_aliasing(result.aliases, GRADIENT_NAMES[n].strip("()").split(", "), student_fn.name)
     if n == 1:
         return (result.value,), result.mutated_args
     return unpack(result.value, n, student_fn.name, GRADIENT_NAMES.get(n, "")), result.mutated_args

@@ -11,18 +11,13 @@ import re
 import sys
 
 from autograder.config import load_config
-from autograder.engine.plugin import GradingPlugin
-from autograder.run import SUITES_DIR, _run_pytest, _UnavailableSession
+from autograder.run import SUITES_DIR, collect_suite
 
 
 @functools.lru_cache(maxsize=None)
 def test_ids(part: str) -> tuple:
     """The ids of the part's tests, in the order ``grade run`` reports them."""
-    plugin = GradingPlugin(_UnavailableSession("collection only", 1.0))
-    forget_suite_modules()
-    _run_pytest(SUITES_DIR / part, plugin, collect_only=True)
-    forget_suite_modules()
-    return tuple((f"{part}::{_function(r.nodeid)}", r.name) for r in plugin.records)
+    return tuple((f"{part}::{_function(r.nodeid)}", r.name) for r in collect_suite(part))
 
 
 def forget_suite_modules() -> None:

@@ -237,3 +237,14 @@ def test_grader_files_hidden_no_network_unprivileged(make_module, isolation):
     if isolation.switch_user:
         assert seen["uid"] != 0
         assert seen["/proc/1/environ"] != "read"
+
+
+def test_views_of_inputs_and_edited_dicts_are_reported(make_module):
+    mod = make_module("""
+        def forward(x, param):
+            param["stride"] = 2
+            return x[:, :1], ("cache", x)
+    """, opaque={"forward": [1]})
+    result = mod.forward.call((__import__("numpy").ones((2, 2)), {"stride": 1}), check_mutation=True)
+    assert result.mutated_args == [1]
+    assert result.aliases == [[0, 0]]  # the cache (position 1, opaque) may hold x

@@ -7,7 +7,6 @@ and in every case the suites themselves never break (no grader errors).
 """
 import ast
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -52,18 +51,7 @@ def _timing_test_names() -> set:
     return names
 
 
-def _forget_suite_modules() -> None:
-    """Work around an engine bug: pytest's importlib mode caches a suite file under its bare name
-    (``test_visible``), so the next part graded in this process would run the previous part's
-    test_visible.py. Remove once ``autograder.run`` evicts suite modules after each part."""
-    for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None) or ""
-        if file.startswith(str(SUITES_DIR)) and "." not in name:
-            del sys.modules[name]
-
-
 def _grade(path: Path, part: str):
-    _forget_suite_modules()
     return grade_submission(path, parts=[part])
 
 
@@ -79,7 +67,7 @@ def submissions(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def graded(submissions) -> dict:
-    """kind -> part -> GradeResult; each part graded on its own (see _forget_suite_modules)."""
+    """kind -> part -> GradeResult; each part graded on its own, to see which part fails."""
     return {kind: {part: _grade(path, part) for part in PARTS} for kind, path in submissions.items()}
 
 
@@ -135,11 +123,7 @@ def test_each_part_has_visible_and_hidden_tests(graded, part):
     assert any(t.visibility == "after_due_date" for t in tests)
 
 
-@pytest.mark.xfail(reason="engine bug: a second part graded in the same process runs the first "
-                          "part's test_visible.py (pytest caches it as module 'test_visible')",
-                   strict=False)
 def test_parts_graded_together(submissions):
     """All three parts in one call, as `grade run` does: no grader errors on the reference."""
-    _forget_suite_modules()
     result = grade_submission(submissions["reference"], parts=list(PARTS))
     assert result.grader_errors == []

@@ -16,6 +16,7 @@ module, and gains nothing, because every verdict is computed in the grader from 
 from __future__ import annotations
 
 import contextlib
+import copy
 import ctypes
 import importlib
 import importlib.abc
@@ -229,7 +230,7 @@ class Server:
         args = protocol.decode(header.get("args", []), buffers, self.resolve)
         kwargs = protocol.decode(header.get("kwargs", {}), buffers, self.resolve)
         check = header.get("check_mutation", False)
-        before = [a.copy() if isinstance(a, np.ndarray) else None for a in args] if check else []
+        before = [_snapshot(a) for a in args] if check else []
         result = None
         with _pinned(header.get("cpu")):
             for _ in range(max(1, int(header.get("repeat", 1)))):
@@ -241,12 +242,13 @@ class Server:
             if header.get("sync"):
                 _synchronize(header["sync"])
         reply: dict = {}
+        opaque = header.get("opaque")
         if check:
             reply["mutated"] = [i for i, (a, b) in enumerate(zip(args, before))
-                                if b is not None and not _same_array(a, b)]
+                                if b is not None and not _unchanged(a, b)]
+            reply["aliases"] = _aliases(result, args, opaque)
         if header.get("discard"):
             return reply
-        opaque = header.get("opaque")
         if opaque == "all":
             result = self.store(result)
         elif opaque and isinstance(result, (tuple, list)):
@@ -343,6 +345,41 @@ def _synchronize(device: str) -> None:
     except BaseException as exc:  # an asynchronous error of the student's kernels surfaces here
         raise StudentFailure("exception", f"waiting for the {device} device: {_describe(exc)}",
                              exc) from None
+
+
+def _snapshot(value):
+    """A copy to compare against after the call: arrays, and dicts/lists such as conv_param."""
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    if isinstance(value, (dict, list)):
+        try:
+            return copy.deepcopy(value)
+        except Exception:
+            return None
+    return None
+
+
+def _unchanged(now, before) -> bool:
+    if isinstance(before, np.ndarray):
+        return _same_array(now, before)
+    try:
+        return bool(now == before)
+    except Exception:
+        return False
+
+
+def _aliases(result, args: list, opaque) -> list:
+    """[output position, argument position] for returned arrays that share memory with an input
+    array (a view of x returned as out); positions kept opaque (caches) may hold inputs."""
+    if opaque == "all":
+        return []
+    outputs = result if isinstance(result, (tuple, list)) else (result,)
+    found = []
+    for i, out in enumerate(outputs):
+        if isinstance(out, np.ndarray) and not (opaque and i in opaque):
+            found += [[i, j] for j, arg in enumerate(args)
+                      if isinstance(arg, np.ndarray) and np.shares_memory(out, arg)]
+    return found
 
 
 def _same_array(a, b) -> bool:
