@@ -22,7 +22,7 @@ How a verdict is reached, and why:
   built from order statistics of each side's samples (no assumption on the noise's shape), lies
   inside one credit tier with a margin, or is narrow (the median is pinned down). Interference
   from other processes only adds time, so a few slowed samples widen the interval and buy more
-  rounds; they cannot fake a settled verdict. A ratio still near a tier's bound is re-measured
+  rounds instead of deciding the verdict. A ratio still near a tier's bound is re-measured
   with more rounds before the verdict, so noise decides as little as possible.
 
 Known limits: student code shares its process with the child-side synchronisation, so a
@@ -50,7 +50,7 @@ from .childside.protocol import Handle
 from .proxy import Session, StudentFunction
 
 # Each side's median lies between the order statistics that _median_interval picks with at
-# least this probability (exactly so for any continuous noise, by the binomial distribution).
+# least this probability (for independent samples of any continuous noise: a binomial count).
 MEDIAN_CONFIDENCE = 0.95
 
 
@@ -74,7 +74,7 @@ class MeasurementPlan:
     """How long and how carefully to measure. Declared once here; read from thresholds.toml."""
 
     warmup_rounds: int = _key(2, "Uncounted runs of each side first (caches, page faults, lazy imports).")
-    min_rounds: int = _key(5, "Fewest counted (reference, student) rounds before the ratio may be called stable.")
+    min_rounds: int = _key(5, "Fewest counted (reference, student) rounds before the ratio may be called settled.")
     max_rounds: int = _key(25, "Most counted rounds before a verdict (re-measurement not included).")
     remeasure_rounds: int = _key(15, "Extra rounds taken when the ratio is near a tier's bound.")
     measurement_s: float = _key(0.05, "One measurement repeats the call until it lasts about this long, "
@@ -441,13 +441,17 @@ class TimedComparisons:
     @staticmethod
     def _prepare(side: Side, module: str, function: str, args, kwargs, opaque, device: Device,
                  cpu: int | None):
-        """Stage the inputs in the side's process, call once for the check, return the timed call."""
+        """Call once for the check (which also imports the module, or reports it missing), then
+        stage the inputs in the side's process; return the timed call and the checked value.
+
+        The check call gets its own copy of the inputs, so a function that edits them in place
+        does not change what is timed afterwards."""
         values = tuple(args(side.access) if callable(args) else args)
+        proxy = getattr(side.access.module(module, opaque), function)
+        value = proxy.call(values, kwargs or {}, sync=device.sync).value
         staged = tuple(v if isinstance(v, Handle) else side.session.stage(v) for v in values)
         staged_kwargs = {k: v if isinstance(v, Handle) else side.session.stage(v)
                          for k, v in (kwargs or {}).items()}
-        proxy = getattr(side.access.module(module, opaque), function)
-        value = proxy.call(staged, staged_kwargs, sync=device.sync).value
         return SandboxedCall(proxy, staged, staged_kwargs, device, cpu=cpu), value
 
 

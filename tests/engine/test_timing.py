@@ -22,6 +22,7 @@ from autograder.engine.sandbox import Limits, Sandbox, detect_isolation
 from autograder.engine.timing import (CPU, MeasurementPlan, SandboxedCall, Side, Tier,
                                       TimedComparisons, TimingHarness, TimingPolicy, credit_for,
                                       device_named)
+from autograder.run import grade_submission
 from autograder.thresholds import dump_thresholds, load_thresholds
 from .conftest import PROJECT_ROOT
 
@@ -357,6 +358,17 @@ def test_the_timing_fixture_scores_the_credit_and_shows_the_verdict(sides, tmp_p
     (record,) = plugin.records
     assert record.fraction == 0.5 and not record.grader_error
     assert "Earned: 50%" in record.output and "on cpu" in record.output
+
+
+def test_a_missing_file_costs_the_timing_points_with_the_usual_message(tmp_path):
+    submission = tmp_path / "submission"
+    submission.mkdir()
+    (submission / "layers.py").write_text("")
+    result = grade_submission(submission, ["fast_layers"])
+    timed = [t for t in result.tests if ": speed compared" in t.name]
+    assert len(timed) == 4
+    for test in timed:
+        assert test.score == 0 and not test.grader_error and "fast_layers.py" in test.output
 
 
 # --- thresholds file and calibration ----------------------------------------------------------
