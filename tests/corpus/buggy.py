@@ -211,11 +211,4 @@ ACCEPTED = [
            "ties routed to the LAST maximum of the window (np.argmax on the reversed window)",
            Replace(L, "            winner = window.argmax(axis=2)[:, :, None]\n",
                    "            winner = (PH * PW - 1 - window[:, :, ::-1].argmax(axis=2))[:, :, None]\n")),
-    layers("pool_returns_strided_view",
-           "a 1x1 pool returns a strided view of x: legal values, and the grader gets a copy",
-           Replace(L, "    PH, PW, stride, H_out, W_out = _pool_geometry(x, pool_param)\n    N, C = x.shape[:2]\n"
-                      "    out = np.empty((N, C, H_out, W_out), dtype=x.dtype)\n",
-                   "    PH, PW, stride, H_out, W_out = _pool_geometry(x, pool_param)\n    N, C = x.shape[:2]\n"
-                   "    if PH == PW == 1:\n        return x[:, :, ::stride, ::stride], (x, pool_param)\n"
-                   "    out = np.empty((N, C, H_out, W_out), dtype=x.dtype)\n", count=2)),
 ]

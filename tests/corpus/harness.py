@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -15,13 +14,12 @@ from autograder.run import RunOptions, grade_submission
 
 from . import AllOf, Case, Fails
 from .build import PROJECT_ROOT, SECRET_NAME, Context, build
-from .suite_index import forget_suite_modules, test_ids
+from .suite_index import test_ids
 
 SCHEMA_PATH = PROJECT_ROOT / "tests" / "schemas" / "gradescope_results.schema.json"
 PASS, FAIL = "\N{CHECK MARK} ", "\N{BALLOT X} "
-# Grader files an attack may try to change; their contents must be the same after every case.
-GUARDED = ["autograder/grading.toml", "autograder/suites/checks.py", "reference/shapes.py",
-           "reference/layers.py", "reference/fast_layers.py"]
+# Attacks that try to change the grader's files append this line; no grader file may hold it.
+TAMPER_MARK = "# corpus: overwritten by a student"
 
 
 @dataclasses.dataclass
@@ -80,7 +78,6 @@ def _grade(case: Case, ctx: Context) -> Outcome:
     previous = Path.cwd()
     os.environ[SECRET_NAME] = ctx.secret  # must never reach student code
     os.chdir(ctx.cwd)  # an attack writing results.json "to the cwd" aims here
-    forget_suite_modules()
     started = time.monotonic()
     try:
         if case.via_cli:
@@ -177,24 +174,29 @@ def check_valid_result(outcome: Outcome, validator) -> None:
         assert test["score"] <= test["max_score"] + 1e-9
 
 
-def check_contained(outcome: Outcome, guarded_before: dict) -> None:
+def check_contained(outcome: Outcome) -> None:
     """Nothing the student did reached outside its sandbox."""
     ctx = outcome.ctx
     assert ctx.secret not in outcome.all_text, "the grader's secret reached the student code"
     assert not outcome.network_reached, "student code reached the grader over the network"
     assert list(ctx.markers.iterdir()) == [], f"files appeared in {ctx.markers}: {list(ctx.markers.iterdir())}"
-    assert sorted(p.name for p in ctx.cwd.iterdir()) == [], "files appeared in the grader's cwd"
+    # (.benchmarks is made by the grader itself: pytest-benchmark, autoloaded by the suites' pytest)
+    written = sorted(p.name for p in ctx.cwd.iterdir() if p.name != ".benchmarks")
+    assert written == [], f"files appeared in the grader's cwd: {written}"
     assert (ctx.other_student / "shapes.py").read_text() == f"# another student's work: {ctx.secret}\n"
-    assert guarded() == guarded_before, "a grader file changed"
+    assert tampered() == [], "a grader file was changed by student code"
     assert processes_tagged(ctx.tag) == [], "processes the student started are still running"
 
 
-def guarded() -> dict:
-    found = {}
-    for name in GUARDED + [str(p.relative_to(PROJECT_ROOT))
-                           for p in sorted((PROJECT_ROOT / "autograder" / "suites").rglob("test_*.py"))]:
-        path = PROJECT_ROOT / name
-        found[name] = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+def tampered() -> list:
+    """Grader files that hold the attacks' mark (other engineers may edit them meanwhile, so
+    the check looks for what an attack writes rather than for any change)."""
+    found = []
+    for folder in ("autograder", "reference"):
+        for path in (PROJECT_ROOT / folder).rglob("*"):
+            if path.suffix in (".py", ".toml", ".json") and path.is_file():
+                if TAMPER_MARK in path.read_text(errors="replace"):
+                    found.append(str(path))
     return found
 
 

@@ -24,16 +24,12 @@ from .build import notebook, raw_bytes, zip_bomb, zipped
 S, L, FL = "shapes.py", "layers.py", "fast_layers.py"
 
 # Engine bugs found by this corpus (see the final report); each case stays red until it is fixed.
-BUG_MUTATION_CHECK_IN_CHILD = pytest.mark.xfail(strict=True, reason=(
-    "engine bug: the in-place check (server._same_array) runs in the child with the student's "
-    "numpy, so patching np.array_equal hides an in-place edit of x"))
+BUG_PURITY_CHECK_IN_CHILD = pytest.mark.xfail(strict=True, reason=(
+    "engine bug: the in-place and view checks (server._unchanged, server._aliases) run in the "
+    "child with the student's numpy, so patching np.array_equal or np.shares_memory hides them"))
 BUG_FORBID_IN_CHILD = pytest.mark.xfail(strict=True, reason=(
     "engine bug: forbid_imports is a meta-path hook in the child; a submission that removes it "
     "from sys.meta_path imports scipy in a numpy-only part and keeps full marks"))
-BUG_TWO_PARTS = pytest.mark.xfail(strict=True, reason=(
-    "engine bug: every suite's test_visible.py is imported as the module 'test_visible' "
-    "(--import-mode=importlib, rootdir = the suite), so in one grade run the second part runs "
-    "the FIRST part's visible tests (FixtureLookupError, 0 points) instead of its own"))
 KNOWN_LIMIT_MEMOISING = pytest.mark.xfail(strict=True, reason=(
     "known limit (engine/timing.py docstring): the timed call repeats one input, so a slow "
     "function that memoises its result by input earns the speed points"))
@@ -281,8 +277,7 @@ HOSTILE = [
                    except OSError as exc:
                        print("ATTACK could not signal the parent", type(exc).__name__)
                time.sleep(0.5)
-           """), fails=SAME_PADDING_LOST,
-           check=mentions("shapes::test_same_padding", "crashed")),
+           """), check=says("ATTACK could not signal the parent", absent=("ATTACK signalled",))),
     shapes("kill_everything", "os.kill(-1, SIGKILL) finds no process it may kill: its uid owns "
            "nothing else, the grader is out of its PID namespace (ESRCH, a failed call)",
            wrap_same_padding("import os, signal\nos.kill(-1, signal.SIGKILL)"),
@@ -384,7 +379,7 @@ HOSTILE = [
                        print("ATTACK appended to", target)
                    except OSError as exc:
                        print("ATTACK refused", target, type(exc).__name__)
-           """), check=says("ATTACK refused", absent=("site-packages/numpy",))),
+           """), check=says("ATTACK refused", absent=("ATTACK appended",))),
 
     # --- secrets and other people's files ---------------------------------------------------------
     shapes("read_secrets", "reads os.environ, /proc/1/environ, /proc/<ppid>/environ and every "
@@ -439,7 +434,7 @@ HOSTILE = [
            Replace(L, "    return np.maximum(x, 0, out=np.empty_like(x)), x\n",
                    "    np.maximum(x, 0, out=x)\n    return x.copy(), x\n"),
            Append(L, "np.array_equal = lambda *a, **k: True\n"),
-           fails=dict(test_relu_does_not_modify_inputs=0), marks=(BUG_MUTATION_CHECK_IN_CHILD,)),
+           fails=dict(test_relu_does_not_modify_inputs=0), marks=(BUG_PURITY_CHECK_IN_CHILD,)),
     shapes("always_equal_object", "same_padding returns an object equal to everything",
            wrap_same_padding("""
                class AlwaysEqual:
@@ -471,6 +466,18 @@ HOSTILE = [
                        return numpy.zeros(self.shape)
                return numpy.zeros(numpy.shape(x), x.dtype).view(Liar), x
            """), fails=RELU_OUT_WRONG),
+    layers("returns_its_input", "relu_forward returns x itself as out: wrong values, and the "
+           "purity test sees out share memory with x",
+           wrap_relu_forward("return x, x"),
+           fails=dict(RELU_OUT_WRONG, test_relu_does_not_modify_inputs=0),
+           check=mentions("layers::test_relu_does_not_modify_inputs", "as a view of one of its inputs")),
+    layers("hide_returned_view", "relu_forward returns x itself and patches np.shares_memory so "
+           "that the view check sees nothing",
+           wrap_relu_forward("return x, x"), Append(L, "np.shares_memory = lambda *a, **k: False\n"),
+           fails=dict(RELU_OUT_WRONG, test_relu_does_not_modify_inputs=0),
+           marks=(BUG_PURITY_CHECK_IN_CHILD,)),
+    # No purity test pools with a 1x1 window, so this view is never checked (a suite gap): the
+    # values are right when they leave the sandbox, and the grader keeps its own copy.
     layers("view_zeroed_after_return", "a 1x1 max pool returns a view of x and a thread zeroes "
            "x right after the call returns: the grader already holds its own copy",
            Replace(L, "    out = np.empty((N, C, H_out, W_out), dtype=x.dtype)\n"
@@ -621,10 +628,10 @@ HOSTILE = [
     Case("syntax_error_in_one_file", ("shapes", "layers"), "a syntax error in shapes.py fails "
          "shapes only; layers is still graded in full",
          (Append(S, "def broken(:\n    pass\n"),),
-         fails_all=(AllOf("shapes"),), marks=(BUG_TWO_PARTS,),
+         fails_all=(AllOf("shapes"),),
          check=mentions("shapes::test_same_padding", "SyntaxError")),
     Case("two_parts_in_one_run", ("shapes", "layers"), "the reference graded on two parts in "
-         "one run keeps full marks", marks=(BUG_TWO_PARTS,)),
+         "one run keeps full marks (each part once ran the other's test_visible.py)"),
 ]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import re
-import sys
 
 from autograder.config import load_config
 from autograder.run import SUITES_DIR, collect_suite
@@ -18,20 +17,6 @@ from autograder.run import SUITES_DIR, collect_suite
 def test_ids(part: str) -> tuple:
     """The ids of the part's tests, in the order ``grade run`` reports them."""
     return tuple((f"{part}::{_function(r.nodeid)}", r.name) for r in collect_suite(part))
-
-
-def forget_suite_modules() -> None:
-    """Drop the suites' test modules from ``sys.modules``.
-
-    ``grade run`` imports every suite's ``test_visible.py`` as the module ``test_visible``
-    (``--import-mode=importlib`` with the suite as rootdir), so after one part is graded, a later
-    part in the same process runs the earlier part's visible tests (the engine bug pinned by
-    ``hostile.py``'s ``two_parts_in_one_run``). Each case is graded as if in a fresh process.
-    """
-    suites = str(SUITES_DIR)
-    for name, module in list(sys.modules.items()):
-        if (getattr(module, "__file__", None) or "").startswith(suites):
-            del sys.modules[name]
 
 
 def _function(nodeid: str) -> str:
