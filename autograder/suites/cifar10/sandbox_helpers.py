@@ -98,3 +98,11 @@ def train_fresh(images: np.ndarray, labels: np.ndarray, epochs: int, batch_size:
             raise TypeError(f"train() returned a list holding {type(v).__name__}; "
                             "expected one float (the mean loss) per epoch") from None
     return values
+
+
+def train_one_batch(model, images: np.ndarray, labels: np.ndarray, device: str = "cpu") -> list:
+    """One epoch of the student's ``train`` over a loader holding a single batch: one step."""
+    x = torch.from_numpy(images).float().div_(255.0)
+    y = torch.from_numpy(labels).long()
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=len(x))
+    return [float(v) for v in _student().train(model.train(), loader, 1, device)]
