@@ -86,9 +86,9 @@ def calibrate(device: str = "cpu", output: Path = Path("thresholds.toml"),
 
     ``device``: what this grading machine offers ("cpu" or "cuda"); items declared for CUDA
     are skipped on "cpu". ``base``: a thresholds file to start from (default: the shipped one).
-    ``repeats``: reference-against-itself comparisons per item. The written file is read by
-    ``grade run --thresholds PATH`` (``RunOptions.thresholds``), or can replace
-    ``autograder/thresholds.toml`` in a course's copy.
+    ``repeats``: reference-against-itself comparisons per item. A grading run reads the written
+    file when given it as ``RunOptions.thresholds`` (laid over the shipped defaults); a course
+    can also replace ``autograder/thresholds.toml`` with it in its copy of the grader.
     """
     thresholds = load_thresholds(base)
     config = load_config()
