@@ -2,7 +2,7 @@
 
 Thresholds are ratios to the reference timed in the same run, so the shipped defaults hold on
 any machine. Two things do depend on the machine, and calibrating measures both on the very
-inputs of the timed tests (each suite's ``test_timing.py`` lists them in ``TIMED_CALLS``):
+inputs of the timed tests (each suite's ``test_timing.py`` lists them, see _timed_suites):
 
 * noise: the reference against itself, each in its own sandbox, as a student would be timed.
   How far that ratio strays from 1 is this machine's noise; the band around each tier bound
@@ -93,7 +93,7 @@ def calibrate(device: str = "cpu", output: Path = Path("thresholds.toml"),
     thresholds = load_thresholds(base)
     config = load_config()
     results = []
-    for part_name, timed_calls in _timed_suites():
+    for part_name, timed_calls in _timed_suites(device):
         wanted = {item: kwargs for item, kwargs in timed_calls.items()
                   if kwargs.get("device", "cpu") in ("cpu", device)}
         if wanted:
@@ -109,15 +109,18 @@ def calibrate(device: str = "cpu", output: Path = Path("thresholds.toml"),
     return calibrated
 
 
-def _timed_suites() -> Iterator[tuple[str, dict]]:
-    """(part, TIMED_CALLS) of every suite with a test_timing.py, loaded as a plain module."""
+def _timed_suites(device: str) -> Iterator[tuple[str, dict]]:
+    """(part, timed calls) of every suite with a test_timing.py, loaded as a plain module: its
+    ``timed_calls(device)`` if it has one (items that follow the run's device), else its
+    ``TIMED_CALLS`` (items timed on the CPU whatever the device)."""
     for path in sorted(SUITES_DIR.glob("*/test_timing.py")):
         spec = importlib.util.spec_from_file_location(f"_timed_{path.parent.name}", path)
         module = importlib.util.module_from_spec(spec)
         with warnings.catch_warnings():  # the suites' markers are registered by the grading run only
             warnings.simplefilter("ignore", pytest.PytestUnknownMarkWarning)
             spec.loader.exec_module(module)
-        yield path.parent.name, module.TIMED_CALLS
+        timed_calls = getattr(module, "timed_calls", None)
+        yield path.parent.name, timed_calls(device) if timed_calls else module.TIMED_CALLS
 
 
 def _calibrate_part(config: GradingConfig, part: PartConfig, timed_calls: dict,

@@ -418,9 +418,9 @@ def test_calibration_widens_the_noise_band_and_keeps_slow_code_beyond_the_last_t
 
 
 def test_calibrate_times_the_reference_and_writes_a_readable_file(tmp_path, monkeypatch):
-    timed_calls = dict(calibration._timed_suites())["fast_layers"]
+    timed_calls = dict(calibration._timed_suites("cpu"))["fast_layers"]
     one_item = {"max_pool_forward_fast": timed_calls["max_pool_forward_fast"]}
-    monkeypatch.setattr(calibration, "_timed_suites", lambda: iter([("fast_layers", one_item)]))
+    monkeypatch.setattr(calibration, "_timed_suites", lambda device: iter([("fast_layers", one_item)]))
     output = tmp_path / "thresholds.toml"
     written = calibration.calibrate(output=output, repeats=1, log=lambda line: None)
     assert load_thresholds(output) == written
