@@ -48,7 +48,7 @@ def nbgrader_scores(base: Path) -> dict:
         notebook = nbformat.from_dict(released)  # a copy: each student fills in their own
         notebook_parts.fill_answers(notebook.cells, load_answers(answers_folder(base, answer_set)))
         folder = root / "submitted" / answer_set.replace("_", "-") / ASSIGNMENT_NAME
-        folder.mkdir(parents=True)
+        folder.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, folder / NOTEBOOK)
     run_tool("nbgrader", "autograde", ASSIGNMENT_NAME, "--create", cwd=root)
     scores = {}
@@ -81,7 +81,7 @@ def test_reference_answers_get_full_marks(tmp_path_factory):
 
 
 def test_padding_bug_loses_part_of_conv_output_size_only(tmp_path_factory):
-    scores = dict(nbgrader_scores(tmp_path_factory.getbasetemp())["padding_bug"])
+    scores = dict(nbgrader_scores(tmp_path_factory.getbasetemp())["padding_bug"])  # a copy: it is cached
     score, max_score = scores.pop("conv_output_size")
     assert 0 < score < max_score
     assert all(s == pytest.approx(m) for s, m in scores.values()), scores
