@@ -28,7 +28,7 @@ from autograder.run import grade_submission
 PART = "fast_layers"
 TIMED_FUNCTIONS = ("conv_forward_fast", "conv_backward_fast", "max_pool_forward_fast",
                    "max_pool_backward_fast")
-SLOWED_SOURCE = '''"""The reference fast layers, made {n}x slower: every call does the reference's work {n} times."""
+SLOWED_SOURCE = '''"""The reference fast layers, {n}x slower: each call does the reference's work {n} times."""
 import _reference_fast_layers as _reference
 
 

@@ -74,7 +74,8 @@ class MeasurementPlan:
     """How long and how carefully to measure. Declared once here; read from thresholds.toml."""
 
     warmup_rounds: int = _key(2, "Uncounted runs of each side first (caches, page faults, lazy imports).")
-    min_rounds: int = _key(5, "Fewest counted (reference, student) rounds before the ratio may be called settled.")
+    min_rounds: int = _key(5, "Fewest counted (reference, student) rounds before the ratio "
+                              "may be called settled.")
     max_rounds: int = _key(25, "Most counted rounds before a verdict (re-measurement not included).")
     remeasure_rounds: int = _key(15, "Extra rounds taken when the ratio is near a tier's bound.")
     measurement_s: float = _key(0.05, "One measurement repeats the call until it lasts about this long, "
@@ -394,10 +395,8 @@ class TimedComparisons:
     credit of its comparisons.
     """
 
-    def __init__(self, student: Side, reference: Side | None, policy: TimingPolicy,
-                 harness_factory: Callable[[MeasurementPlan], TimingHarness] = TimingHarness) -> None:
+    def __init__(self, student: Side, reference: Side | None, policy: TimingPolicy) -> None:
         self.student, self.reference, self.policy = student, reference, policy
-        self.harness_factory = harness_factory
         self.verdicts: list[TimingVerdict] = []
 
     def compare(self, function: str, args: tuple | ArgsBuilder, *, module: str,
@@ -428,9 +427,8 @@ class TimedComparisons:
                                                         reference_function or function, args,
                                                         kwargs, opaque, target, cpu)
         (check or assert_matches_reference)(student_value, reference_value)
-        harness = self.harness_factory(self.policy.plan)
-        verdict = harness.compare(student_call, reference_call, self.policy.tiers_for(item), item,
-                                  target)
+        verdict = TimingHarness(self.policy.plan).compare(
+            student_call, reference_call, self.policy.tiers_for(item), item, target)
         self.verdicts.append(verdict)
         return verdict
 
