@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from autograder.check import command as check_command
+
 PARTS_HELP = "Grade only this part (repeatable): shapes, layers, fast_layers, cifar10."
 
 
@@ -194,6 +196,9 @@ def batch(submissions_dir: Path, jobs: int, output: Path, feedback_dir: Path | N
     Console().print(Markdown(report.summary))
     click.echo(f"wrote {output}, {outputs.summary}" + (f" and feedback in {feedback_dir}" if feedback_dir else ""))
 
+
+# The same command ships in the student handout (python -m autograder.check), so it lives there.
+main.add_command(check_command, name="check")
 
 if __name__ == "__main__":
     main()
