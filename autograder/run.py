@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import dataclasses
+import importlib.util
 import io
 import os
 import shutil
@@ -132,7 +133,8 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
                     max_output_kb=config.limits.max_output_kb,
                     max_message_mb=config.limits.max_message_mb,
                     threads=part.threads or config.limits.threads)
-    sandbox = None if code_missing else Sandbox(root, limits, isolation, hidden)
+    sandbox = None if code_missing else Sandbox(root, limits, isolation, hidden,
+                                                _package_paths(part.forbid_imports))
     session = Session(sandbox, part.timeout, unavailable=missing if code_missing else None)
     thresholds = load_thresholds(Path(options.thresholds) if options.thresholds else None)
     reference = _reference_session(part, limits, isolation, hidden)
@@ -166,6 +168,19 @@ def _reference_session(part: PartConfig, limits: Limits, isolation: Isolation,
     for path in files:
         shutil.copyfile(path, folder / path.name)
     return Session(Sandbox(folder, limits, isolation, hidden), part.timeout)
+
+
+def _package_paths(names: tuple) -> tuple:
+    """Where the installed packages ``names`` live (found without importing them)."""
+    paths = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None:
+            paths += list(spec.submodule_search_locations or [spec.origin])
+    return tuple(p for p in paths if p)
 
 
 def _missing_files_message(part: PartConfig, root: Path | None) -> str | None:

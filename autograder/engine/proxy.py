@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import numpy as np
+
 from .childside import protocol
 from .childside.protocol import Handle
 from .sandbox import ChildFailed, Sandbox
@@ -143,7 +145,10 @@ class Session:
         """
         encoded, buffers = self.encode_args(value)
         reply, out = self.request({"op": "put", "value": encoded}, buffers, what)
-        return protocol.decode(reply["value"], out, self.make_handle)
+        try:
+            return protocol.decode(reply["value"], out, self.make_handle)
+        except (protocol.ProtocolError, KeyError) as exc:
+            raise StudentCrash(f"{what}: the student process answered with garbage ({exc})") from None
 
     def encode_args(self, values) -> tuple:
         buffers: list = []
@@ -201,15 +206,37 @@ class StudentFunction:
                   "opaque": m._opaque.get(self.name), "check_mutation": check_mutation,
                   "repeat": repeat, "discard": discard, "sync": sync, "cpu": cpu}
         reply, out = session.request(header, buffers, label, timeout)
-        value = protocol.decode(reply["value"], out, session.make_handle) if "value" in reply else None
-        return CallResult(value, _index_list(reply.get("mutated", [])),
+        try:
+            value = protocol.decode(reply["value"], out, session.make_handle) if "value" in reply else None
+            after = protocol.decode(reply.get("args_after", []), out, session.make_handle)
+        except protocol.ProtocolError as exc:
+            raise BadReturnValue(f"{label} returned a value the grader cannot read ({exc})") from None
+        mutated = _changed_arguments(args, after) if check_mutation else []
+        return CallResult(value, mutated,
                           [pair for pair in reply.get("aliases", [])
                            if isinstance(pair, list) and len(pair) == 2
                            and all(type(i) is int for i in pair)])
 
 
-def _index_list(value) -> list:
-    return [i for i in value if type(i) is int] if isinstance(value, list) else []
+def _changed_arguments(before: tuple, after) -> list:
+    """Positions of array, dict and list arguments that the call changed, compared here with the
+    grader's own values (numpy in the child may be patched; numpy here is not)."""
+    if not isinstance(after, list) or len(after) != len(before):
+        return [i for i, a in enumerate(before) if isinstance(a, (np.ndarray, dict, list))]
+    return [i for i, (a, b) in enumerate(zip(before, after)) if not _same_value(a, b)]
+
+
+def _same_value(before, after) -> bool:
+    if isinstance(before, np.ndarray):
+        return (isinstance(after, np.ndarray) and after.shape == before.shape
+                and after.dtype == before.dtype
+                and bool(np.array_equal(after, before, equal_nan=before.dtype.kind in "fc")))
+    if isinstance(before, (dict, list)):
+        try:
+            return bool(before == after)
+        except (TypeError, ValueError):  # e.g. arrays inside: compare no further
+            return True
+    return True
 
 
 def _handles_in(value):

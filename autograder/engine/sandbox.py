@@ -139,11 +139,15 @@ class Sandbox:
     """
 
     def __init__(self, submission_dir: Path, limits: Limits, isolation: Isolation,
-                 hidden_paths: tuple = ()) -> None:
+                 hidden_paths: tuple = (), denied_paths: tuple = ()) -> None:
+        """``hidden_paths``: folders the child must not see (the grader's files, other
+        submissions). ``denied_paths``: hidden even inside the Python installation (packages the
+        student may not use); in the ``process`` mode only the child's import hook refuses them."""
         self.submission_dir = Path(submission_dir)
         self.limits = limits
         self.isolation = isolation
         self.hidden_paths = tuple(str(Path(p).resolve()) for p in hidden_paths)
+        self.denied_paths = tuple(str(Path(p).resolve()) for p in denied_paths)
         self.incarnation = 0
         self.uid = _sandbox_uid() if isolation.switch_user else None
         self._scratch = Path(tempfile.mkdtemp(prefix="grade-sandbox-"))
@@ -185,6 +189,7 @@ class Sandbox:
             "hide": sorted(set(DEFAULT_HIDDEN) | set(self.hidden_paths)),
             "expose_ro": _python_paths(),
             "expose_rw": [str(self._scratch)],
+            "deny": list(self.denied_paths),
         }
         boot = (f"import sys; sys.path.insert(0, {str(self._runtime)!r}); "
                 f"from {RUNTIME_PACKAGE}.server import main; main(sys.argv[1])")
