@@ -149,6 +149,21 @@ def nbgrader(output: Path, config_path: Path | None) -> None:
     click.echo(f"wrote {path}; next, in {output}: nbgrader generate_assignment {ASSIGNMENT_NAME}")
 
 
+@package.command()
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("handout.zip"),
+              show_default=True)
+def student(output: Path) -> None:
+    """Build the student handout: stubs, notebook, visible tests and the `check` command."""
+    from autograder.config import load_config
+    from autograder.package.student import PackageError, build_student_handout
+
+    try:
+        names = build_student_handout(output, load_config())
+    except PackageError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"wrote {output} ({len(names)} files); students run: python -m autograder.check")
+
+
 @main.command()
 @click.argument("submissions_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
