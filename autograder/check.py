@@ -104,8 +104,8 @@ def _check_part(index: int, name: str, part: dict, limits: dict, root: Path, iso
     absent = [f for f in part["files"] if not (root / f).is_file()]
     message = f"missing from your files: {', '.join(absent)}" if absent else ""
     sandbox = None
-    if any(f.endswith(".py") for f in absent):
-        session = _missing_files_session(message, part["timeout"])
+    if any(f.endswith(".py") for f in absent):  # every call then fails with the message
+        session = Session(None, part["timeout"], unavailable=message)
     else:
         sandbox = Sandbox(root, Limits(
             call_timeout=part["call_timeout"], memory_mb=part["memory_mb"],
@@ -129,24 +129,6 @@ def _check_part(index: int, name: str, part: dict, limits: dict, root: Path, iso
     return tests, PartSummary(name, sum(t.score for t in tests), sum(t.max_score for t in tests),
                               time.monotonic() - started, message=message,
                               student_output=student_output)
-
-
-def _missing_files_session(message: str, part_timeout: float):
-    """A session whose every call fails with ``message``; built here so that importing this
-    module (as ``grade``'s CLI does) does not load the engine."""
-    from autograder.engine.proxy import MissingFile, Session
-
-    class MissingFiles(Session):
-        def __init__(self) -> None:
-            self.part_timeout = part_timeout
-
-        def ensure_imported(self, *args, **kwargs) -> None:
-            raise MissingFile(message)
-
-        def request(self, *args, **kwargs):
-            raise MissingFile(message)
-
-    return MissingFiles()
 
 
 def _run_visible_tests(test_file: Path, plugin) -> None:
