@@ -25,7 +25,8 @@ belongs to the stub functions its title names (word match); a test whose named f
 questions here is *covered*, and its points (part points x weight / part weight) are split
 equally among the functions it names. Within a question, the points are split equally among its
 test cases. So a function that fails every check loses the same fraction of the covered points
-in ``grade run``, otter and nbgrader (see tests/package/test_agreement.py).
+in ``grade run``, otter and nbgrader, provided no test naming it also names a function that passes
+(the precise statement and its check: tests/package/test_agreement.py).
 """
 from __future__ import annotations
 
