@@ -31,8 +31,11 @@ def main() -> None:
 @click.option("--timeout", type=click.FloatRange(min=0.1), help="Per-call time limit in seconds.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A TOML file laid over autograder/grading.toml.")
+@click.option("--thresholds", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A calibrated thresholds file for the timed tests (see `grade calibrate`).")
 def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: str,
-        data_dir: Path | None, timeout: float | None, config_path: Path | None) -> None:
+        data_dir: Path | None, timeout: float | None, config_path: Path | None,
+        thresholds: Path | None = None) -> None:
     """Grade one SUBMISSION (a folder or a .zip)."""
     from autograder.config import load_config
     from autograder.engine.results import write_json_atomically
@@ -41,7 +44,8 @@ def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: s
 
     hide = (str(output.resolve().parent),) if output else ()
     options = RunOptions(device=resolve_device(device), data_dir=str(data_dir) if data_dir else None,
-                         call_timeout=timeout, hide=hide)
+                         call_timeout=timeout, hide=hide,
+                         thresholds=str(thresholds) if thresholds else None)
     try:
         result = grade_submission(submission, list(parts) or None, load_config(config_path), options)
     except GraderError as exc:
@@ -68,6 +72,18 @@ def demo(which: str, parts: tuple) -> None:
 
     from autograder.examples import build_submission
 
+    from autograder.config import load_config
+    from reference.cifar10_data import CIFAR10DataError, find_data_dir
+
+    parts = parts or tuple(load_config().parts)
+    if "cifar10" in parts:
+        try:
+            find_data_dir(None)
+        except CIFAR10DataError:
+            parts = tuple(p for p in parts if p != "cifar10")
+            click.echo("Skipping the cifar10 part: no CIFAR-10 data in $GRADE_CIFAR10_DIR or ./data "
+                       "(make it with `python ../shared/data/make_cifar10.py data`, or use "
+                       "`grade run --data-dir`).")
     with tempfile.TemporaryDirectory(prefix="grade-demo-") as tmp:
         folder = build_submission(which, Path(tmp) / f"{which}-submission")
         click.echo(f"Grading the {which} submission ({', '.join(sorted(p.name for p in folder.iterdir()))})")
@@ -210,6 +226,60 @@ def batch(submissions_dir: Path, jobs: int, output: Path, feedback_dir: Path | N
         click.echo(f"warning: {warning}", err=True)
     Console().print(Markdown(report.summary))
     click.echo(f"wrote {output}, {outputs.summary}" + (f" and feedback in {feedback_dir}" if feedback_dir else ""))
+
+
+@main.command()
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="What the grading machine offers; CUDA items are skipped on cpu.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("thresholds.toml"), show_default=True)
+@click.option("--repeats", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Reference-against-itself comparisons per timed item.")
+def calibrate(device: str, output: Path, repeats: int) -> None:
+    """Time the reference on this machine and write a thresholds file for `grade run --thresholds`."""
+    from autograder.calibrate import calibrate as run_calibration
+
+    run_calibration(device=device, output=output, repeats=repeats, log=click.echo)
+
+
+@main.command()
+@click.argument("which", type=click.Choice(["conv", "engine"]), default="conv")
+def bench(which: str) -> None:
+    """Print benchmark ratios measured in one run (conv: reference fast conv vs torch and naive;
+    engine: per-call overhead, and time and peak memory to grade the reference)."""
+    if which == "conv":
+        from benchmarks.bench_conv import main as bench_main
+
+        bench_main()
+    else:
+        from benchmarks.bench_engine import main as bench_main
+
+        bench_main([])
+
+
+@main.command("train-reference")
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder with cifar-10-batches-py (else $GRADE_CIFAR10_DIR, else ./data).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
+              show_default=True, help="Where the weights, curves and confusion matrix go.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to save the state_dict (default: OUT_DIR/cifar10.pt); "
+                   "reference/cifar10.pt is what `grade run` compares against.")
+def train_reference(data_dir: Path | None, out_dir: Path, epochs: int, device: str, seed: int,
+                    weights: Path | None) -> None:
+    """Train the reference CIFAR-10 model; save its weights, curves and confusion matrix."""
+    from autograder.run import resolve_device
+    from reference.cifar10_data import CIFAR10DataError
+    from reference.train_cifar10 import main as train_main
+
+    try:
+        train_main(data_dir=data_dir, out_dir=out_dir, epochs=epochs, device=resolve_device(device),
+                   seed=seed, weights=weights)
+    except CIFAR10DataError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 # The same command ships in the student handout (python -m autograder.check), so it lives there.
