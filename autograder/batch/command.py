@@ -2,7 +2,10 @@
 the gradebook, the feedback and the summary."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import signal
+import threading
 from pathlib import Path
 
 from rich.console import Console
@@ -54,7 +57,7 @@ def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
     if not roster.submissions:
         raise BatchError(f"no submissions (folders or .zip files) in {class_dir}")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console or Console(stderr=True)) as progress:
+    with Progress(*columns, console=console or Console(stderr=True)) as progress, _sigterm_as_interrupt():
         task = progress.add_task("grading", total=len(roster.submissions))
         outcomes = grade_class(roster.submissions, settings, outputs.cache, hidden_paths(class_dir, outputs),
                                on_done=lambda outcome: progress.advance(task))
@@ -76,6 +79,24 @@ def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
     written.append(outputs.summary)
     warnings = [f"ignored {entry}" for entry in roster.ignored] + _isolation_warnings(class_dir)
     return BatchReport(outcomes, warnings, summary, written)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """A batch stopped with SIGTERM (kill, timeout, a job scheduler) stops its workers as Ctrl-C
+    does, instead of leaving them to run on, orphaned, in their own sessions."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt("SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _check_outputs_outside(class_dir: Path, outputs: BatchOutputs) -> None:
