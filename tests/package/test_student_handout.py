@@ -9,6 +9,7 @@ path to this repository), on the untouched stubs and on the reference copied in.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import shutil
 import subprocess
@@ -39,8 +40,11 @@ def handout(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def contents(handout) -> dict:
+    """name -> text; a notebook's text is its cells' sources (its JSON escapes line breaks)."""
     with zipfile.ZipFile(handout) as archive:
-        return {name: archive.read(name).decode("utf-8") for name in archive.namelist()}
+        texts = {name: archive.read(name).decode("utf-8") for name in archive.namelist()}
+    return {name: "\n".join("".join(cell["source"]) for cell in json.loads(text)["cells"])
+            if name.endswith(".ipynb") else text for name, text in texts.items()}
 
 
 def _normalized(text: str) -> str:
@@ -73,9 +77,10 @@ def test_only_handout_files_inside(contents):
     assert not [n for n in names if Path(n).name in SECRET_FILES], names
     hidden = {f"autograder/suites/{p.parent.name}/{p.name}" for p in HIDDEN_TEST_FILES}
     assert hidden and not hidden & set(names)
-    assert {"assignments/shapes.py", "assignments/layers.py", "assignments/cnn_assignment.ipynb",
-            "autograder/check.py", "autograder/check.toml",
+    assert {"README.md", "assignments/shapes.py", "assignments/layers.py",
+            "assignments/cnn_assignment.ipynb", "autograder/check.py", "autograder/check.toml",
             "autograder/suites/shapes/test_visible.py"} <= set(names)
+    assert "python -m autograder.check" in contents[f"{TOP}/README.md"]
 
 
 def test_no_reference_code_or_hidden_test_or_threshold_inside(contents):
