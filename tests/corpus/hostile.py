@@ -14,6 +14,7 @@ Attacks print what they tried (``ATTACK ...``), so that a check can see the atta
 """
 from __future__ import annotations
 
+import os
 import textwrap
 
 import pytest
@@ -23,17 +24,19 @@ from .build import notebook, raw_bytes, zip_bomb, zipped
 
 S, L, FL = "shapes.py", "layers.py", "fast_layers.py"
 
-# Engine bugs found by this corpus (see the final report); each case stays red until it is fixed.
-BUG_PURITY_CHECK_IN_CHILD = pytest.mark.xfail(strict=True, reason=(
-    "engine bug: the in-place and view checks (server._unchanged, server._aliases) run in the "
-    "child with the student's numpy, so patching np.array_equal or np.shares_memory hides them"))
-BUG_FORBID_IN_CHILD = pytest.mark.xfail(strict=True, reason=(
-    "engine bug: forbid_imports is a meta-path hook in the child; a submission that removes it "
-    "from sys.meta_path imports scipy in a numpy-only part and keeps full marks"))
-BUG_UNDECODABLE_REPLY = pytest.mark.xfail(strict=True, reason=(
-    "engine bug: the child encodes an array of any number of dimensions, the grader's decode "
-    "refuses more than 32 with a raw ProtocolError that StudentFunction.call does not turn into "
-    "a StudentCodeError: a grader error (grade run exits 2) instead of a failed test"))
+# Engine bugs this corpus found, fixed since; the cases named stay as regression tests:
+# - two_parts_in_one_run, syntax_error_in_one_file: the second part graded in one run ran the
+#   first part's test_visible.py (both imported as the module "test_visible").
+# - hide_in_place_edit, hide_returned_view: the in-place and view checks ran in the child with the
+#   student's numpy, so patching np.array_equal / np.shares_memory hid an in-place edit / a view.
+# - forbidden_import_hook_removed: removing the import hook from sys.meta_path let scipy in.
+# - array_with_33_dims: an array the grader refused to decode was a grader error, not a failed test.
+
+# Grading cifar10 takes minutes (a 3-epoch training check and two timed comparisons): run these
+# with CORPUS_CIFAR10=1. Their timed tests compare the reference model with itself, so their
+# ratio is near 1 but noisy (1.5x was seen on a busy machine, the tier bound is 2x).
+CIFAR10_OPT_IN = pytest.mark.skipif(not os.environ.get("CORPUS_CIFAR10"), reason=(
+    "cifar10 cases take minutes each (training check, timed tests): set CORPUS_CIFAR10=1"))
 KNOWN_LIMIT_MEMOISING = pytest.mark.xfail(strict=True, reason=(
     "known limit (engine/timing.py docstring): the timed call repeats one input, so a slow "
     "function that memoises its result by input earns the speed points"))
@@ -60,6 +63,13 @@ RELU_OUT_WRONG = dict(test_relu_forward_values=0, test_relu_float32=Fails(1, "fo
 
 # Attacks print what they tried; line buffering keeps it when the process is killed later.
 FLUSHED = "import sys as _sys\n_sys.stdout.reconfigure(line_buffering=True)\n\n"
+
+
+# cifar10.pt does not load: every test that needs the trained model fails; the parameter
+# budget, the training check, the timed tests and the visible logits test build their own model.
+CIFAR10_NO_WEIGHTS = dict(test_weights_load_into_build_model=0,
+                          test_eval_mode_outputs_do_not_depend_on_the_batch=0,
+                          test_accuracy_tiers=0)
 
 
 def _prefixed(part: str, fails: dict) -> dict:
@@ -135,6 +145,24 @@ def all_of(*checks):
         for c in checks:
             c(outcome)
     return check
+
+
+def _truncated_weights(folder, ctx):
+    """Save the reference model's (untrained) state_dict, then keep its first half."""
+    import sys
+
+    import torch
+
+    sys.path.insert(0, str(folder))
+    try:
+        import cifar10 as student_model
+        torch.save(student_model.build_model().state_dict(), folder / "cifar10.pt")
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("cifar10", None)
+    data = (folder / "cifar10.pt").read_bytes()
+    (folder / "cifar10.pt").write_bytes(data[:len(data) // 2])
+    return folder
 
 
 # --- attack code used by several cases ---------------------------------------------------------
@@ -448,7 +476,7 @@ HOSTILE = [
            Replace(L, "    return np.maximum(x, 0, out=np.empty_like(x)), x\n",
                    "    np.maximum(x, 0, out=x)\n    return x.copy(), x\n"),
            Append(L, "np.array_equal = lambda *a, **k: True\n"),
-           fails=dict(test_relu_does_not_modify_inputs=0), marks=(BUG_PURITY_CHECK_IN_CHILD,)),
+           fails=dict(test_relu_does_not_modify_inputs=0)),
     shapes("always_equal_object", "same_padding returns an object equal to everything",
            wrap_same_padding("""
                class AlwaysEqual:
@@ -489,7 +517,7 @@ HOSTILE = [
            "that the view check sees nothing",
            wrap_relu_forward("return x, x"), Append(L, "np.shares_memory = lambda *a, **k: False\n"),
            fails=dict(RELU_OUT_WRONG, test_relu_does_not_modify_inputs=0),
-           marks=(BUG_PURITY_CHECK_IN_CHILD,)),
+),
     # No purity test pools with a 1x1 window, so this view is never checked (a suite gap): the
     # values are right when they leave the sandbox, and the grader keeps its own copy.
     layers("view_zeroed_after_return", "a 1x1 max pool returns a view of x and a thread zeroes "
@@ -539,7 +567,7 @@ HOSTILE = [
            wrap_relu_forward("""
                out, cache = _honest_relu_forward(x)
                return out.reshape(out.shape + (1,) * (33 - out.ndim)), cache
-           """), fails=RELU_OUT_WRONG, marks=(BUG_UNDECODABLE_REPLY,)),
+           """), fails=RELU_LOST, check=mentions("layers::test_relu_forward_values", "cannot read")),
     shapes("exception_str_raises", "same_padding raises a ValueError whose __str__ raises: the "
            "error cases still count, the message says it could not be shown",
            wrap_same_padding("""
@@ -569,7 +597,8 @@ HOSTILE = [
                import sys
                sys.meta_path[:] = [f for f in sys.meta_path if type(f).__name__ != "_ForbiddenImports"]
                import scipy.signal
-           """), fails_all=(AllOf("layers"),), marks=(BUG_FORBID_IN_CHILD,)),
+           """), fails_all=(AllOf("layers"),),
+           check=mentions("layers::test_relu_small", "No module named 'scipy")),
     shapes("sys_modules_tampering", "shapes.py empties the grader runtime and numpy out of "
            "sys.modules and breaks json at import; its own answers are honest",
            Append(S, """
@@ -588,7 +617,7 @@ HOSTILE = [
              _sleep, _now = time.sleep, time.perf_counter
 
              def conv_forward_fast(x, w, b, conv_param):
-                 _sleep(0.04)
+                 _sleep(x.size * 5e-6)  # 0.25 s on the timed 4x3x64x64 input: 20x the reference
                  return _honest_conv_forward_fast(x, w, b, conv_param)
 
              for name in ("time", "perf_counter", "monotonic", "process_time", "thread_time"):
@@ -605,7 +634,7 @@ HOSTILE = [
              def conv_forward_fast(x, w, b, conv_param):
                  key = hashlib.sha1(x.tobytes() + w.tobytes() + b.tobytes() + repr(conv_param).encode()).hexdigest()
                  if key not in _memo:
-                     time.sleep(0.04)
+                     time.sleep(x.size * 5e-6)  # as slow as fake_clock's, once per input
                      _memo[key] = _honest_conv_forward_fast(x, w, b, conv_param)
                  return _memo[key]
          """), fails=dict(test_conv_forward_fast_speed=0), max_seconds=120,
@@ -644,6 +673,21 @@ HOSTILE = [
     Case("empty_submission", ("shapes",), "an empty folder: every test fails, naming the file "
          "and functions expected", base="empty", fails_all=(AllOf("shapes"),),
          check=mentions("shapes::test_same_padding", "missing from the submission: shapes.py (defining")),
+    # --- cifar10.pt (opt-in, see CIFAR10_OPT_IN) ---------------------------------------------
+    Case("cifar10_pickle_payload", ("cifar10",), "cifar10.pt is a pickle whose payload runs a "
+         "shell command when unpickled: torch.load(weights_only=True) refuses it, nothing runs",
+         (Write("cifar10.pt", b"cposix\nsystem\n(S'echo PAYLOAD-RAN'\ntR."),),
+         fails=_prefixed("cifar10", CIFAR10_NO_WEIGHTS), max_seconds=600, marks=(CIFAR10_OPT_IN,),
+         check=all_of(says(absent=("PAYLOAD-RAN",)),
+                      mentions("cifar10::test_weights_load_into_build_model", "weights_only"))),
+    Case("cifar10_truncated", ("cifar10",), "cifar10.pt is a saved state_dict cut in half",
+         package=_truncated_weights,
+         fails=_prefixed("cifar10", CIFAR10_NO_WEIGHTS), max_seconds=600, marks=(CIFAR10_OPT_IN,),
+         check=mentions("cifar10::test_weights_load_into_build_model", "could not be loaded")),
+    Case("cifar10_huge", ("cifar10",), "cifar10.pt is 120 MiB, over the 100 MiB weights limit",
+         (Write("cifar10.pt", b"\0" * (120 * 2**20)),),
+         fails=_prefixed("cifar10", CIFAR10_NO_WEIGHTS), max_seconds=600, marks=(CIFAR10_OPT_IN,),
+         check=mentions("cifar10::test_weights_load_into_build_model", "the limit is 100 MiB")),
     Case("syntax_error_in_one_file", ("shapes", "layers"), "a syntax error in shapes.py fails "
          "shapes only; layers is still graded in full",
          (Append(S, "def broken(:\n    pass\n"),),
