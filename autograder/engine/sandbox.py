@@ -323,7 +323,8 @@ class Sandbox:
             return self.limits.max_processes  # counted for the sandbox's own uid only
         if os.geteuid() == 0:
             return None  # root ignores RLIMIT_NPROC; the PID namespace contains the tree
-        return _count_processes_of(os.getuid()) + self.limits.max_processes
+        running = _count_processes_of(os.getuid())
+        return None if running is None else running + self.limits.max_processes
 
 
 def _python_paths() -> list:
@@ -340,7 +341,10 @@ def _sandbox_uid() -> int:
     return 61000 + (os.getpid() * 7 + int(time.monotonic_ns() // 1000)) % 4000
 
 
-def _count_processes_of(uid: int) -> int:
+def _count_processes_of(uid: int) -> int | None:
+    """Processes of ``uid`` now; None where there is no /proc to count them (macOS)."""
+    if not os.path.isdir("/proc/self"):
+        return None
     count = 0
     for entry in os.scandir("/proc"):
         if entry.name.isdigit():
@@ -372,6 +376,8 @@ def _become_subreaper() -> None:
 
 
 def _kill_orphans() -> None:
+    if not os.path.isdir("/proc/self"):
+        return  # no /proc (macOS): only the session's process group was killed
     me = os.getpid()
     for _ in range(50):
         children = []

@@ -420,7 +420,8 @@ class TimedComparisons:
         item = item or function
         target = device_named(device)
         # Code timed on the CPU runs on one shared core; GPU timings leave the CPUs alone.
-        cpu = max(os.sched_getaffinity(0)) if target.sync is None else None
+        affinity = getattr(os, "sched_getaffinity", None)  # Linux only
+        cpu = max(affinity(0)) if target.sync is None and affinity else None
         student_call, student_value = self._prepare(self.student, module, function, args, kwargs,
                                                     opaque, target, cpu)
         reference_call, reference_value = self._prepare(self.reference, module,

@@ -122,7 +122,10 @@ def _apply_limits(limits: dict) -> None:
     for which, value in settings.items():
         hard = resource.getrlimit(which)[1]
         value = value if hard == resource.RLIM_INFINITY else min(value, hard)
-        resource.setrlimit(which, (value, value))
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):  # e.g. macOS refuses RLIMIT_AS; the time limits still hold
+            pass
 
 
 def _drop_privileges(uid: int) -> None:
@@ -306,7 +309,7 @@ def _pinned(cpu):
         previous = os.sched_getaffinity(0)
         if cpu is not None:
             os.sched_setaffinity(0, {int(cpu)})
-    except (OSError, ValueError, TypeError):  # not allowed here: time unpinned
+    except (OSError, ValueError, TypeError, AttributeError):  # not allowed (or macOS): unpinned
         cpu = None
     try:
         yield
