@@ -92,9 +92,17 @@ def demo(which: str, parts: tuple) -> None:
 
 @main.command()
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def validate(config_path: Path | None) -> None:
+@click.option("--keys", is_flag=True, help="List every configuration key with its type, default and meaning.")
+def validate(config_path: Path | None, keys: bool) -> None:
     """Check the configuration and the suites; print every test's points and the totals."""
     from autograder.validate import validate_suites
+
+    if keys:
+        from autograder.config import describe_keys
+
+        for section, key, kind, default, description in describe_keys():
+            click.echo(f"[{section}] {key} ({kind}, default {default!r}): {description}")
+        return
 
     try:
         report = validate_suites(config_path)
