@@ -47,7 +47,6 @@ class BatchReport:
     outcomes: list
     warnings: list  # for the instructor: entries that are not submissions, weak isolation
     summary: str  # Markdown
-    written: list  # paths of the files written
 
 
 def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
@@ -64,21 +63,18 @@ def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
     config = load_config(settings.config_path)
     points = {name: config.parts[name].points for name in (settings.parts or config.parts)}
     write_gradebook(outputs.gradebook, outcomes, list(points))
-    written = [Path(outputs.gradebook)]
     if outputs.feedback_dir:
-        written += write_feedback(outputs.feedback_dir, outcomes)
+        write_feedback(outputs.feedback_dir, outcomes)
     totals = [o.result.score for o in outcomes if o.result is not None]
     try:
         write_histogram(outputs.histogram, totals, sum(points.values()))
-        written.append(outputs.histogram)
         summary = summary_markdown(outcomes, points, outputs.histogram.name)
     except ModuleNotFoundError:  # matplotlib is optional; the gradebook is what matters
         summary = summary_markdown(outcomes, points, None) + \
             "\n_No histogram: matplotlib is not installed (pip install matplotlib)._\n"
     outputs.summary.write_text(summary, encoding="utf-8")
-    written.append(outputs.summary)
     warnings = [f"ignored {entry}" for entry in roster.ignored] + _isolation_warnings(class_dir)
-    return BatchReport(outcomes, warnings, summary, written)
+    return BatchReport(outcomes, warnings, summary)
 
 
 @contextlib.contextmanager

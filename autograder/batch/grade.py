@@ -137,9 +137,9 @@ class _Workers:
                     return Outcome(submission, error="not graded: the batch was interrupted")
                 # A session of its own: the batch's Ctrl-C does not reach it, and a kill of its
                 # process group takes whatever it left behind.
-                proc = subprocess.Popen([sys.executable, "-m", "autograder.batch.worker", json.dumps(request)],
-                                        stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                        env=self.env, start_new_session=True)
+                command = [sys.executable, "-m", "autograder.batch.worker", json.dumps(request)]
+                proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
+                                        stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
                 self._running.add(proc)
             try:
                 proc.wait(timeout=self.limit)

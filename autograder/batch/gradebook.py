@@ -37,11 +37,11 @@ def write_gradebook(path: Path, outcomes: list, parts: list) -> None:
     _write_atomically(Path(path), buffer.getvalue())
 
 
-def write_feedback(folder: Path, outcomes: list) -> list:
-    """``<submission>.md`` per submission, from ``feedback_markdown``; returns the paths."""
+def write_feedback(folder: Path, outcomes: list) -> None:
+    """``<submission>.md`` per submission, from ``feedback_markdown``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    written, taken = [], set()
+    taken: set = set()
     for outcome in outcomes:
         names = ", ".join(s.name for s in outcome.submission.students)
         if outcome.result is not None:
@@ -49,10 +49,8 @@ def write_feedback(folder: Path, outcomes: list) -> list:
         else:
             text = (f"# Feedback for {names}\n\nYour submission could not be graded automatically: "
                     f"{outcome.error}.\n\nYour instructor will look at it.\n")
-        path = folder / f"{_unique_file_name(outcome.submission.label, taken)}.md"
-        path.write_text(text, encoding="utf-8")
-        written.append(path)
-    return written
+        name = _unique_file_name(outcome.submission.label, taken)
+        (folder / f"{name}.md").write_text(text, encoding="utf-8")
 
 
 def _notes(outcome) -> str:
