@@ -134,7 +134,7 @@ class _Workers:
         with open(log, "w") as log_file:
             with self._lock:
                 if self._stopping:
-                    return Outcome(submission, error="not graded: the batch was interrupted")
+                    return Outcome(submission, error="the batch was interrupted")
                 # A session of its own: the batch's Ctrl-C does not reach it, and a kill of its
                 # process group takes whatever it left behind.
                 command = [sys.executable, "-m", "autograder.batch.worker", json.dumps(request)]
