@@ -19,7 +19,7 @@ import textwrap
 
 import pytest
 
-from . import AllOf, Append, Case, Fails, Remove, Replace, Write
+from . import AllOf, Append, Case, Fails, Remove, Replace, Unstated, Write
 from .build import notebook, raw_bytes, zip_bomb, zipped
 
 S, L, FL = "shapes.py", "layers.py", "fast_layers.py"
@@ -67,9 +67,13 @@ FLUSHED = "import sys as _sys\n_sys.stdout.reconfigure(line_buffering=True)\n\n"
 
 # cifar10.pt does not load: every test that needs the trained model fails; the parameter
 # budget, the training check, the timed tests and the visible logits test build their own model.
+# The two timed tests compare the reference model with itself; with the measurement budget
+# spent after one round on a busy machine, 2.55x was measured (half credit): not stated.
+NOISY = Unstated("timed against the reference on a busy machine: 1 round, ratio 1.1x to 2.6x")
 CIFAR10_NO_WEIGHTS = dict(test_weights_load_into_build_model=0,
                           test_eval_mode_outputs_do_not_depend_on_the_batch=0,
-                          test_accuracy_tiers=0)
+                          test_accuracy_tiers=0,
+                          test_inference_speed=NOISY, test_training_step_speed=NOISY)
 
 
 def _prefixed(part: str, fails: dict) -> dict:
