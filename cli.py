@@ -33,9 +33,11 @@ def main() -> None:
               help="A TOML file laid over autograder/grading.toml.")
 @click.option("--thresholds", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A calibrated thresholds file for the timed tests (see `grade calibrate`).")
+@click.option("--no-namespaces", is_flag=True,
+              help="Do not use Linux namespaces even where allowed (to see the fallback's report).")
 def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: str,
         data_dir: Path | None, timeout: float | None, config_path: Path | None,
-        thresholds: Path | None = None) -> None:
+        thresholds: Path | None = None, no_namespaces: bool = False) -> None:
     """Grade one SUBMISSION (a folder or a .zip)."""
     from autograder.config import load_config
     from autograder.engine.results import write_json_atomically
@@ -45,7 +47,8 @@ def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: s
     hide = (str(output.resolve().parent),) if output else ()
     options = RunOptions(device=resolve_device(device), data_dir=str(data_dir) if data_dir else None,
                          call_timeout=timeout, hide=hide,
-                         thresholds=str(thresholds) if thresholds else None)
+                         thresholds=str(thresholds) if thresholds else None,
+                         allow_namespaces=not no_namespaces)
     try:
         result = grade_submission(submission, list(parts) or None, load_config(config_path), options)
     except GraderError as exc:

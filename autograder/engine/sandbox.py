@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import fcntl
 import functools
 import json
 import os
@@ -149,12 +150,16 @@ class Sandbox:
         self.hidden_paths = tuple(str(Path(p).resolve()) for p in hidden_paths)
         self.denied_paths = tuple(str(Path(p).resolve()) for p in denied_paths)
         self.incarnation = 0
-        self.uid = _sandbox_uid() if isolation.switch_user else None
+        self._uid_lease = _UidLease() if isolation.switch_user else None
+        self.uid = self._uid_lease.uid if self._uid_lease else None
         self._scratch = Path(tempfile.mkdtemp(prefix="grade-sandbox-"))
         os.chmod(self._scratch, 0o711)
         self._runtime = self._scratch / "runtime"
         shutil.copytree(Path(__file__).parent / "childside", self._runtime / RUNTIME_PACKAGE,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+                        ignore=shutil.ignore_patterns("__pycache__"), copy_function=shutil.copyfile)
+        for path in [self._runtime, *self._runtime.rglob("*")]:
+            # readable by the unprivileged child, whatever the modes of the installed source
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
         self._proc: subprocess.Popen | None = None
         self._taps: list[_OutputTap] = []
         self._reader: protocol.MessageReader | None = None
@@ -199,6 +204,8 @@ class Sandbox:
             if self.isolation.mode == "namespaces":
                 prefix += ["--user", "--map-root-user"]
             cmd = prefix + ["--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child", "--"] + cmd
+        if shutil.which("setpriv"):  # the child dies with the grader, even a SIGKILLed grader
+            cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
         try:
             self._proc = subprocess.Popen(
                 cmd, stdin=subprocess.DEVNULL, stdout=out_w, stderr=out_w,
@@ -240,6 +247,8 @@ class Sandbox:
         for tap in self._taps:
             tap.join(timeout=2)
         shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._uid_lease:
+            self._uid_lease.release()
 
     def output(self) -> str:
         """What student code printed (bounded), across all incarnations."""
@@ -336,9 +345,35 @@ def _python_paths() -> list:
     return sorted(p for p in {os.path.realpath(p) for p in paths} if os.path.isdir(p))
 
 
-def _sandbox_uid() -> int:
-    """A uid no one uses, one per sandbox, so that concurrent sandboxes cannot see each other."""
-    return 61000 + (os.getpid() * 7 + int(time.monotonic_ns() // 1000)) % 4000
+class _UidLease:
+    """A uid no other live sandbox on this host uses, held by an flock until released.
+
+    Sandboxes must not share a uid: each is killed with ``kill(-1)`` as its uid, and NPROC counts
+    per uid. The lock dies with the process holding it, so a crashed grader frees its uid.
+    """
+
+    FIRST, COUNT = 61000, 4000
+    LOCKS = Path(tempfile.gettempdir()) / ".grade-sandbox-uids"
+
+    def __init__(self) -> None:
+        self.LOCKS.mkdir(mode=0o700, exist_ok=True)
+        start = (os.getpid() * 7919) % self.COUNT
+        for offset in range(self.COUNT):
+            uid = self.FIRST + (start + offset) % self.COUNT
+            fd = os.open(self.LOCKS / str(uid), os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            self.uid, self._fd = uid, fd
+            return
+        raise RuntimeError(f"all {self.COUNT} sandbox uids are in use")
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 def _count_processes_of(uid: int) -> int | None:

@@ -272,3 +272,14 @@ def test_denied_package_stays_unimportable_even_without_the_import_hook(tmp_path
             mod.f()
     finally:
         sandbox.close()
+
+
+def test_live_sandboxes_never_share_a_uid(tmp_path):
+    from autograder.engine.sandbox import Isolation, Limits, Sandbox
+
+    boxes = [Sandbox(tmp_path, Limits(), Isolation("process", switch_user=True)) for _ in range(20)]
+    try:
+        assert len({box.uid for box in boxes}) == 20
+    finally:
+        for box in boxes:
+            box.close()
