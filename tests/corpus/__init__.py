@@ -115,6 +115,7 @@ class Case:
     part_timeout: float | None = None  # overrides the part's time budget (config)
     max_seconds: float = 60.0  # wall-clock bound for grading this case
     via_cli: bool = False  # grade through `grade run ... --output PATH`
+    namespaces: bool = True  # False: the weaker "process" isolation (no namespaces available)
     marks: tuple = ()  # pytest marks (xfail for engine bugs, skip for suites not landed)
 
     def __post_init__(self) -> None:

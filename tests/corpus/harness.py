@@ -84,7 +84,8 @@ def _grade(case: Case, ctx: Context) -> Outcome:
             return _grade_via_cli(case, ctx, source, started)
         result = grade_submission(source, list(case.parts), config,
                                   RunOptions(call_timeout=case.call_timeout,
-                                             data_dir=_fake_cifar10(ctx, case)))
+                                             data_dir=_fake_cifar10(ctx, case),
+                                             allow_namespaces=case.namespaces))
     finally:
         os.chdir(previous)
         del os.environ[SECRET_NAME]

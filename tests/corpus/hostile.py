@@ -14,6 +14,7 @@ Attacks print what they tried (``ATTACK ...``), so that a check can see the atta
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import textwrap
 
@@ -37,6 +38,14 @@ S, L, FL = "shapes.py", "layers.py", "fast_layers.py"
 # ratio is near 1 but noisy (1.5x was seen on a busy machine, the tier bound is 2x).
 CIFAR10_OPT_IN = pytest.mark.skipif(not os.environ.get("CORPUS_CIFAR10"), reason=(
     "cifar10 cases take minutes each (training check, timed tests): set CORPUS_CIFAR10=1"))
+BUG_STDLIB_UNREADABLE = pytest.mark.xfail(strict=True, reason=(
+    "engine bug (process isolation, as root): the child drops to its own uid without making the "
+    "interpreter readable; with Python installed under /root (pyenv, as here and in CI), any "
+    "standard module not imported before the drop (signal, glob, fractions, ...) is "
+    "ModuleNotFoundError"))
+BUG_GRADER_FILES_READABLE = pytest.mark.xfail(strict=True, reason=(
+    "engine gap (process isolation, as root): the unprivileged uid can read the checkout's "
+    "world-readable files, so reference/shapes.py is loaded by absolute path and the cheat works"))
 KNOWN_LIMIT_MEMOISING = pytest.mark.xfail(strict=True, reason=(
     "known limit (engine/timing.py docstring): the timed call repeats one input, so a slow "
     "function that memoises its result by input earns the speed points"))
@@ -699,6 +708,28 @@ HOSTILE = [
          check=mentions("shapes::test_same_padding", "SyntaxError")),
     Case("two_parts_in_one_run", ("shapes", "layers"), "the reference graded on two parts in "
          "one run keeps full marks (each part once ran the other's test_visible.py)"),
+]
+
+
+# --- the weaker isolation: no namespaces (e.g. a container that refuses unshare) -------------
+
+def in_process_mode(name: str, *marks) -> Case:
+    case = next(c for c in HOSTILE if c.name == name)
+    return dataclasses.replace(case, name=f"{name}_process_mode", namespaces=False,
+                               why=case.why + " (process isolation: no namespaces)",
+                               marks=case.marks + marks)
+
+
+HOSTILE += [in_process_mode(name) for name in (
+    "os_exit", "segfault", "memory_bomb", "million_lines", "thread_outlives_call",
+    "read_other_student", "delete_own_files", "hide_in_place_edit")]
+HOSTILE += [
+    in_process_mode("steal_reference", BUG_GRADER_FILES_READABLE),
+    in_process_mode("read_secrets", BUG_STDLIB_UNREADABLE),
+    Case("stdlib_import_process_mode", ("shapes",), "an HONEST same_padding that imports a "
+         "standard module (fractions) when called must keep full marks in process isolation",
+         (wrap_same_padding("import fractions"),), namespaces=False,
+         marks=(BUG_STDLIB_UNREADABLE,)),
 ]
 
 
