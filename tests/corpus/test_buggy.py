@@ -2,14 +2,7 @@
 import pytest
 
 from .buggy import ACCEPTED, BUGGY
-from .harness import check_credit, check_valid_result, grade_case
-from .suite_index import suite_landed
-
-
-def _params(cases):
-    return [pytest.param(c, id=c.name, marks=list(c.marks) + (
-        [] if all(suite_landed(p) for p in c.parts)
-        else [pytest.mark.skip(reason=f"suite {c.parts} not yet landed")])) for c in cases]
+from .harness import check_credit, check_valid_result, grade_case, params
 
 
 def test_corpus_is_large_and_distinct():
@@ -18,7 +11,7 @@ def test_corpus_is_large_and_distinct():
     assert all(c.fails for c in BUGGY) and not any(c.fails for c in ACCEPTED)
 
 
-@pytest.mark.parametrize("case", _params(BUGGY))
+@pytest.mark.parametrize("case", params(BUGGY))
 def test_buggy_submission(case, tmp_path, validator):
     outcome = grade_case(case, tmp_path)
     check_valid_result(outcome, validator)
@@ -28,7 +21,7 @@ def test_buggy_submission(case, tmp_path, validator):
     assert outcome.seconds < case.max_seconds
 
 
-@pytest.mark.parametrize("case", _params(ACCEPTED))
+@pytest.mark.parametrize("case", params(ACCEPTED))
 def test_accepted_variant_keeps_full_marks(case, tmp_path, validator):
     outcome = grade_case(case, tmp_path)
     check_valid_result(outcome, validator)
