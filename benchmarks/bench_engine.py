@@ -94,7 +94,8 @@ class MemorySampler(threading.Thread):
             self.peak_rss = max(self.peak_rss, rss)
             if pss > self.peak_pss:
                 self.peak_pss = pss
-                self.at_peak = {pid: (p, _describe_process(pid)) for pid, (_, p) in sample.items() if p}
+                # Named right away, while the processes still exist.
+                self.at_peak = {pid: (p, _describe_process(pid)) for pid, (_, p) in sample.items()}
             self._done.wait(self.interval)
 
     def stop(self) -> None:
@@ -128,12 +129,10 @@ def _describe_process(pid: int) -> str:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             argv = f.read().split(b"\0")
     except OSError:
-        return "gone"
-    if b"grade-sandbox-" in b" ".join(argv) and argv[0].endswith(b"unshare"):
-        return "namespace launcher (unshare)"
+        return "exited"
     if any(b"_grader_runtime" in a for a in argv):
         return "sandboxed child (student or reference)"
-    return os.path.basename(argv[0]).decode(errors="replace")
+    return os.path.basename(argv[0]).decode(errors="replace") or "exited"
 
 
 def _memory_kb(pid: int) -> tuple[int, int]:
@@ -193,7 +192,7 @@ def main(argv: list | None = None) -> None:
     for part, elapsed, sampler, result in rows:
         score = f"{sum(p.score for p in result.parts):g}/{sum(p.max_score for p in result.parts):g}"
         by_process = ", ".join(f"{what} {kb / 1024:.0f}" for kb, what in
-                               sorted(sampler.at_peak.values(), reverse=True))
+                               sorted(sampler.at_peak.values(), reverse=True) if kb >= 1024)
         errors = [t.name for t in result.tests if t.grader_error]
         print(f"{part:<13}{score:>12}{elapsed:>8.1f}s{sampler.peak_pss / 1024:>8.0f} MB"
               f"{sampler.peak_rss / 1024:>8.0f} MB   {by_process}"
