@@ -201,7 +201,7 @@ def collect_suite(part_name: str) -> list:
 
 def _run_pytest(suite_dir: Path, plugin: GradingPlugin, collect_only: bool = False) -> None:
     args = [str(suite_dir)] + (["--collect-only"] if collect_only else []) + [ "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(suite_dir),
-            "-p", "no:cacheprovider", "--assert=plain", "--import-mode=importlib", "-q",
+            "-p", "no:cacheprovider", "-p", "no:benchmark", "--assert=plain", "--import-mode=importlib", "-q",
             "-W", "ignore::pytest.PytestAssertRewriteWarning"]
     log = io.StringIO()
     try:

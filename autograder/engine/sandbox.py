@@ -71,6 +71,8 @@ class Isolation:
         }[self.mode]
         if self.mode == "process" and self.switch_user:
             parts += ", running as an unprivileged user"
+        elif self.mode == "process" and os.geteuid() == 0:
+            parts += ", NOT switching user: Python is not readable by other users here"
         return parts
 
 
@@ -90,7 +92,8 @@ def detect_isolation(allow_namespaces: bool = True) -> Isolation:
                 ok = False
             if ok:
                 return Isolation(mode, switch_user=(mode == "namespaces+user"))
-    return Isolation("process", switch_user=root)
+    # Without mount namespaces the child can only switch user if it can still read Python.
+    return Isolation("process", switch_user=root and python_readable_by_others())
 
 
 class ChildFailed(Exception):
@@ -334,6 +337,16 @@ class Sandbox:
             return None  # root ignores RLIMIT_NPROC; the PID namespace contains the tree
         running = _count_processes_of(os.getuid())
         return None if running is None else running + self.limits.max_processes
+
+
+def python_readable_by_others() -> bool:
+    """Whether an unprivileged uid can reach the interpreter's files (not so under /root)."""
+    for prefix in {sys.base_prefix, sys.prefix}:
+        path = Path(prefix).resolve()
+        for folder in [path, *path.parents]:
+            if not folder.stat().st_mode & 0o001:
+                return False
+    return True
 
 
 def _python_paths() -> list:

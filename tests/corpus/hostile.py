@@ -38,14 +38,13 @@ S, L, FL = "shapes.py", "layers.py", "fast_layers.py"
 # ratio is near 1 but noisy (1.5x was seen on a busy machine, the tier bound is 2x).
 CIFAR10_OPT_IN = pytest.mark.skipif(not os.environ.get("CORPUS_CIFAR10"), reason=(
     "cifar10 cases take minutes each (training check, timed tests): set CORPUS_CIFAR10=1"))
-BUG_STDLIB_UNREADABLE = pytest.mark.xfail(strict=True, reason=(
-    "engine bug (process isolation, as root): the child drops to its own uid without making the "
-    "interpreter readable; with Python installed under /root (pyenv, as here and in CI), any "
-    "standard module not imported before the drop (signal, glob, fractions, ...) is "
-    "ModuleNotFoundError"))
+KNOWN_LIMIT_PROCESS_AS_ROOT = pytest.mark.xfail(strict=True, reason=(
+    "known limit of process isolation as root where Python is not readable by other users "
+    "(pyenv under /root, as here and in CI): the child cannot switch to its own uid, so it "
+    "runs as root and can read what root can (the report says so)"))
 BUG_GRADER_FILES_READABLE = pytest.mark.xfail(strict=True, reason=(
-    "engine gap (process isolation, as root): the unprivileged uid can read the checkout's "
-    "world-readable files, so reference/shapes.py is loaded by absolute path and the cheat works"))
+    "known limit (process isolation): student code can read the checkout's world-readable "
+    "files, so reference/shapes.py is loaded by absolute path and the cheat works"))
 KNOWN_LIMIT_MEMOISING = pytest.mark.xfail(strict=True, reason=(
     "known limit (engine/timing.py docstring): the timed call repeats one input, so a slow "
     "function that memoises its result by input earns the speed points"))
@@ -721,15 +720,15 @@ def in_process_mode(name: str, *marks) -> Case:
 
 
 HOSTILE += [in_process_mode(name) for name in (
-    "os_exit", "segfault", "memory_bomb", "million_lines", "thread_outlives_call",
-    "read_other_student", "delete_own_files", "hide_in_place_edit")]
+    "os_exit", "segfault", "memory_bomb", "million_lines", "hide_in_place_edit", "read_secrets")]
 HOSTILE += [
     in_process_mode("steal_reference", BUG_GRADER_FILES_READABLE),
-    in_process_mode("read_secrets", BUG_STDLIB_UNREADABLE),
+    in_process_mode("read_other_student", KNOWN_LIMIT_PROCESS_AS_ROOT),
+    in_process_mode("thread_outlives_call", KNOWN_LIMIT_PROCESS_AS_ROOT),
+    in_process_mode("delete_own_files", KNOWN_LIMIT_PROCESS_AS_ROOT),
     Case("stdlib_import_process_mode", ("shapes",), "an HONEST same_padding that imports a "
          "standard module (fractions) when called must keep full marks in process isolation",
-         (wrap_same_padding("import fractions"),), namespaces=False,
-         marks=(BUG_STDLIB_UNREADABLE,)),
+         (wrap_same_padding("import fractions"),), namespaces=False),
 ]
 
 
