@@ -188,12 +188,12 @@ class StudentFunction:
 
     def call(self, args: tuple, kwargs: dict | None = None, check_mutation: bool = False,
              repeat: int = 1, discard: bool = False, timeout: float | None = None,
-             sync: str | None = None, cpu: int | None = None) -> CallResult:
+             sync: str | None = None, cpus: tuple | None = None) -> CallResult:
         """Run the function in the sandbox; ``check_mutation`` reports in-place edits of arrays.
 
         ``sync`` names a device ("cuda") whose queued work the child waits for after the last of
-        the ``repeat`` runs, so that a reply means the work is done; ``cpu`` pins the runs to
-        that CPU (both for ``engine.timing``).
+        the ``repeat`` runs, so that a reply means the work is done; ``cpus`` pins the runs to
+        those CPUs (both for ``engine.timing``).
         """
         m = self.module
         session = m._session
@@ -204,7 +204,8 @@ class StudentFunction:
         header = {"op": "call", "target": {"module": m._name, "attr": self.name, "label": label},
                   "args": encoded_args, "kwargs": encoded_kwargs,
                   "opaque": m._opaque.get(self.name), "check_mutation": check_mutation,
-                  "repeat": repeat, "discard": discard, "sync": sync, "cpu": cpu}
+                  "repeat": repeat, "discard": discard, "sync": sync,
+                  "cpus": list(cpus) if cpus is not None else None}
         reply, out = session.request(header, buffers, label, timeout)
         try:
             value = protocol.decode(reply["value"], out, session.make_handle) if "value" in reply else None

@@ -10,8 +10,8 @@ How a verdict is reached, and why:
   CUDA runtime's C entry point (``childside.server._cuda_synchronize``), not through torch.
 * The reference runs in a sandboxed child of its own, called the same way, so both sides pay the
   same per-request overhead, in the same run, on the same inputs. On the CPU both children are
-  pinned to the same core while timed: a process hogging one core then slows both alike,
-  instead of whichever side the scheduler happened to place next to it.
+  pinned to the same cores (as many as their thread limit) while timed: a process hogging a
+  core then slows both alike, instead of whichever side the scheduler placed next to it.
 * Measurements are interleaved (reference, student, student, reference, ...) so that a machine
   that slows down mid-run slows both sides alike; a busy or slow grading host moves the ratio
   far less than it moves either time.
@@ -169,16 +169,17 @@ class TimedCall(Protocol):
 
 class SandboxedCall:
     """A function of a sandboxed module, called on staged inputs, its results dropped in the
-    child, optionally pinned to one CPU."""
+    child, optionally pinned to some CPUs."""
 
     def __init__(self, function: StudentFunction, args: tuple, kwargs: dict | None = None,
-                 device: Device = CPU, timeout: float | None = None, cpu: int | None = None) -> None:
+                 device: Device = CPU, timeout: float | None = None,
+                 cpus: tuple | None = None) -> None:
         self.function, self.args, self.kwargs = function, tuple(args), dict(kwargs or {})
-        self.device, self.timeout, self.cpu = device, timeout, cpu
+        self.device, self.timeout, self.cpus = device, timeout, cpus
 
     def run(self, repeat: int) -> None:
         self.function.call(self.args, self.kwargs, repeat=repeat, discard=True,
-                           timeout=self.timeout, sync=self.device.sync, cpu=self.cpu)
+                           timeout=self.timeout, sync=self.device.sync, cpus=self.cpus)
 
 
 # --- the verdict ---------------------------------------------------------------------------
@@ -419,14 +420,12 @@ class TimedComparisons:
             raise RuntimeError("this part has no reference implementation to time against")
         item = item or function
         target = device_named(device)
-        # Code timed on the CPU runs on one shared core; GPU timings leave the CPUs alone.
-        affinity = getattr(os, "sched_getaffinity", None)  # Linux only
-        cpu = max(affinity(0)) if target.sync is None and affinity else None
+        cpus = self._shared_cpus() if target.sync is None else None  # GPU work: CPUs left alone
         student_call, student_value = self._prepare(self.student, module, function, args, kwargs,
-                                                    opaque, target, cpu)
+                                                    opaque, target, cpus)
         reference_call, reference_value = self._prepare(self.reference, module,
                                                         reference_function or function, args,
-                                                        kwargs, opaque, target, cpu)
+                                                        kwargs, opaque, target, cpus)
         (check or assert_matches_reference)(student_value, reference_value)
         verdict = TimingHarness(self.policy.plan).compare(
             student_call, reference_call, self.policy.tiers_for(item), item, target)
@@ -437,9 +436,19 @@ class TimedComparisons:
     def fraction(self) -> float:
         return sum(v.credit for v in self.verdicts) / len(self.verdicts)
 
+    def _shared_cpus(self) -> tuple | None:
+        """The CPUs both sides are timed on: as many of this process's as the children may run
+        threads (the reference's limit, which the student's shares even when its file is
+        missing). None where affinity cannot be set (not Linux)."""
+        affinity = getattr(os, "sched_getaffinity", None)
+        if affinity is None:
+            return None
+        threads = max(1, self.reference.session.sandbox.limits.threads)
+        return tuple(sorted(affinity(0))[-threads:])
+
     @staticmethod
     def _prepare(side: Side, module: str, function: str, args, kwargs, opaque, device: Device,
-                 cpu: int | None):
+                 cpus: tuple | None):
         """Call once for the check (which also imports the module, or reports it missing), then
         stage the inputs in the side's process; return the timed call and the checked value.
 
@@ -451,7 +460,7 @@ class TimedComparisons:
         staged = tuple(v if isinstance(v, Handle) else side.session.stage(v) for v in values)
         staged_kwargs = {k: v if isinstance(v, Handle) else side.session.stage(v)
                          for k, v in (kwargs or {}).items()}
-        return SandboxedCall(proxy, staged, staged_kwargs, device, cpu=cpu), value
+        return SandboxedCall(proxy, staged, staged_kwargs, device, cpus=cpus), value
 
 
 def assert_matches_reference(student, reference, rtol: float = 1e-6, where: str = "result") -> None:

@@ -185,7 +185,7 @@ def test_timed_calls_on_cuda_ask_the_child_to_wait_for_the_device():
 
     SandboxedCall(RecordingFunction(), (), device=device_named("cuda:0")).run(7)
     SandboxedCall(RecordingFunction(), (), device=CPU).run(3)
-    assert calls[0] == {"repeat": 7, "discard": True, "timeout": None, "sync": "cuda", "cpu": None}
+    assert calls[0] == {"repeat": 7, "discard": True, "timeout": None, "sync": "cuda", "cpus": None}
     assert calls[1]["sync"] is None
 
 
@@ -283,19 +283,29 @@ def test_a_cuda_timed_call_runs_end_to_end_in_a_real_sandbox(sides):
 
 
 def test_both_sides_are_timed_on_one_shared_cpu_and_unpinned_after(sides):
-    source = "import os\ndef cpus():\n    return sorted(os.sched_getaffinity(0))\n"
+    source = """
+        import os
+        import threading
+
+        started = threading.Event()
+        pool = threading.Thread(target=started.wait, daemon=True)  # a thread pool's worker
+        pool.start()
+
+        def cpus():
+            return [sorted(os.sched_getaffinity(int(tid))) for tid in os.listdir("/proc/self/task")]
+    """
     student, reference = sides(source, source)
     allowed = sorted(os.sched_getaffinity(0))
     for side in (student, reference):
         cpus = side.access.module("mod").cpus
-        assert cpus.call((), cpu=allowed[-1]).value == [allowed[-1]]
-        assert cpus() == allowed
+        assert cpus.call((), cpus=(allowed[-1],)).value == [[allowed[-1]]] * 2  # both threads
+        assert cpus() == [allowed] * 2
     sent = []
     for side in (student, reference):
         record_requests(side, sent)
     TimedComparisons(student, reference, TimingPolicy(QUICK_PLAN)).compare("cpus", (), module="mod")
-    timed_cpus = {header["cpu"] for header, _ in sent if header.get("discard")}
-    assert timed_cpus == {allowed[-1]}  # every timed run of both sides on the same CPU
+    timed_cpus = {tuple(header["cpus"]) for header, _ in sent if header.get("discard")}
+    assert timed_cpus == {(allowed[-1],)}  # threads=1: every timed run of both sides on one CPU
 
 
 def test_a_wrong_result_earns_no_timing_points_however_fast(sides):

@@ -242,7 +242,7 @@ class Server:
         kwargs = protocol.decode(header.get("kwargs", {}), buffers, self.resolve)
         check = header.get("check_mutation", False)
         result = None
-        with _pinned(header.get("cpu")):
+        with _pinned(header.get("cpus")):
             for _ in range(max(1, int(header.get("repeat", 1)))):
                 try:
                     result = obj(*args, **kwargs)
@@ -299,25 +299,30 @@ class Server:
 
 
 @contextlib.contextmanager
-def _pinned(cpu):
-    """Run the block on CPU ``cpu`` (None: anywhere), then restore the affinity.
+def _pinned(cpus):
+    """Run the block with every thread of this process on ``cpus`` (None: anywhere), then
+    restore each thread's affinity.
 
-    Both sides of a timing comparison are pinned to the same CPU, so that neither is timed on a
-    core that another process hogs while the other side runs on a free one.
+    Both sides of a timing comparison are pinned to the same CPUs, so that neither is timed on
+    a core that another process hogs while the other side runs on a free one. Every thread,
+    not only this one: a thread pool (BLAS, torch) started earlier keeps its own affinity.
     """
+    previous = {}
     try:
-        previous = os.sched_getaffinity(0)
-        if cpu is not None:
-            os.sched_setaffinity(0, {int(cpu)})
+        if cpus is not None:
+            wanted = {int(cpu) for cpu in cpus}
+            for tid in map(int, os.listdir("/proc/self/task")):
+                previous[tid] = os.sched_getaffinity(tid)
+                os.sched_setaffinity(tid, wanted)
     except (OSError, ValueError, TypeError, AttributeError):  # not allowed (or macOS): unpinned
-        cpu = None
+        pass
     try:
         yield
     finally:
-        if cpu is not None:
+        for tid, cpus_before in previous.items():
             try:
-                os.sched_setaffinity(0, previous)
-            except OSError:
+                os.sched_setaffinity(tid, cpus_before)
+            except OSError:  # the thread has ended
                 pass
 
 
