@@ -214,13 +214,15 @@ class GradingPlugin:
             lines += [verdict.message() for verdict in timing.verdicts]
         else:
             record.fraction = 1.0 if exc is None else 0.0
-        if exc is not None and not isinstance(exc, (AssertionError, StudentCodeError)):
-            record.fraction = 0.0  # the test broke off: its unrun cases earned nothing
-        elif exc is not None:
-            record.fraction = 0.0 if cases is None else record.fraction
+        if exc is not None:
             if isinstance(exc, (AssertionError, StudentCodeError)):
+                record.fraction = 0.0 if cases is None else record.fraction
                 lines.append(str(exc) or type(exc).__name__)
-            elif call.when == "setup":  # a fixture of the suite failed: the grader's problem
+                exc = None
+            else:
+                record.fraction = 0.0  # the test broke off: its unrun cases earned nothing
+        if exc is not None:
+            if call.when == "setup":  # a fixture of the suite failed: the grader's problem
                 record.grader_error = f"{type(exc).__name__}: {exc}"
                 lines.append("The grader could not run this test (a problem on the grader's "
                              "side, not in your code); the course staff has been told.")

@@ -71,7 +71,7 @@ def test_trained_reference_gets_full_marks(tmp_path, fake_data, config, trained_
     # the flakiness check (benchmarks/flakiness.py) is where speed verdicts are proven stable.
     assert all(t.status == "passed" for t in result.tests if t not in timed), outputs(result)
     names = {entry["name"] for entry in result.leaderboard}
-    assert names == {"Accuracy", "Parameters"}
+    assert names == {"Accuracy", "Parameters", "Inference ms per 64 images"}
 
 
 def test_handout_stub_scores_zero(tmp_path, fake_data, config, trained_weights):
