@@ -82,8 +82,10 @@ def main(data_dir: str | Path | None = None, out_dir: str | Path = "out", epochs
         def after_epoch() -> None:
             predictions = predict(model, test_loader, device, autocast_dtype=fast_dtype)
             epoch_accuracy.append(float((predictions == test_labels).mean()))
-            progress.update(task, status=f"epoch {len(epoch_accuracy)}/{epochs}: "
-                                         f"test acc {epoch_accuracy[-1]:.2%}")
+            status = f"epoch {len(epoch_accuracy)}/{epochs}: test acc {epoch_accuracy[-1]:.2%}"
+            progress.update(task, status=status)
+            # A permanent line per epoch, also when the output is a log file and not a terminal.
+            progress.console.print(f"{status} ({time.perf_counter() - start:.0f} s)")
 
         monitored = _EpochMonitor(train_loader, on_batch=lambda: progress.advance(task),
                                   on_epoch_end=after_epoch)
