@@ -9,8 +9,8 @@ file together with ``cifar10.pt``, the trained weights::
 
 Submit only a ``state_dict`` (a dict of tensors), never the pickled model object: the grader
 loads the file with ``torch.load("cifar10.pt", map_location="cpu", weights_only=True)``,
-which refuses anything else, and then calls ``build_model().load_state_dict(...)`` with
-``strict=True``, so the architecture ``build_model`` returns must match the weights exactly.
+which refuses anything else, and loads it into a fresh ``build_model()``: any missing or
+unexpected key fails, so the architecture ``build_model`` returns must match the weights exactly.
 
 Data conventions (what the grader feeds in):
 
