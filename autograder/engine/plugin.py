@@ -214,20 +214,16 @@ class GradingPlugin:
             lines += [verdict.message() for verdict in timing.verdicts]
         else:
             record.fraction = 1.0 if exc is None else 0.0
-        if exc is not None:
-            if isinstance(exc, (AssertionError, StudentCodeError)):
-                record.fraction = 0.0 if cases is None else record.fraction
-                lines.append(str(exc) or type(exc).__name__)
-                exc = None
-            else:
-                record.fraction = 0.0  # the test broke off: its unrun cases earned nothing
-        if exc is not None:
+        if isinstance(exc, (AssertionError, StudentCodeError)):  # the student's failure
+            record.fraction = 0.0 if cases is None else record.fraction
+            lines.append(str(exc) or type(exc).__name__)
+        elif exc is not None:  # the test broke off: its unrun cases earned nothing
+            record.fraction = 0.0
+            record.grader_error = f"{type(exc).__name__}: {exc}"
             if call.when == "setup":  # a fixture of the suite failed: the grader's problem
-                record.grader_error = f"{type(exc).__name__}: {exc}"
                 lines.append("The grader could not run this test (a problem on the grader's "
                              "side, not in your code); the course staff has been told.")
             else:  # a bug in the suite, or a return value so odd that the check itself broke
-                record.grader_error = f"{type(exc).__name__}: {exc}"
                 lines.append(f"The grader could not check this result ({type(exc).__name__}: "
                              f"{str(exc)[:300]}). Check that your function returns what its "
                              "docstring promises.")
