@@ -31,7 +31,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.utils.data import DataLoader  # noqa: E402
 
 from reference import cifar10  # noqa: E402
-from reference.cifar10_data import CIFAR10_LABELS, find_data_dir, load_cifar10, make_loader  # noqa: E402
+from reference.cifar10_data import CIFAR10_LABELS, find_data_dir, load_cifar10  # noqa: E402
+from reference.cifar10_loader import make_loader  # noqa: E402
 
 EVAL_BATCH_SIZE = 1000
 

@@ -340,38 +340,3 @@ def check_max_pool_routing(dx, x: np.ndarray, dout: np.ndarray, pool_param: dict
                                      "gradient dout")
     if np.any(dx[~covered] != 0):
         raise AssertionError(f"{what} is non-zero at elements that no pooling window covers")
-
-
-# --- torch as an independent oracle (for tests that ship to students: no reference/) -------
-
-def _torch_leaf(a: np.ndarray):
-    import torch
-
-    return torch.tensor(np.asarray(a, dtype=np.float64), requires_grad=True)
-
-
-def torch_conv(x, w, b, conv_param: dict, dout=None) -> dict:
-    """out (and dx, dw, db for ``dout``) of torch's float64 conv2d."""
-    import torch
-    import torch.nn.functional as F
-
-    xt, wt, bt = _torch_leaf(x), _torch_leaf(w), _torch_leaf(b)
-    out = F.conv2d(xt, wt, bt, stride=conv_param["stride"], padding=conv_param["pad"])
-    if dout is None:
-        return {"out": out.detach().numpy()}
-    out.backward(torch.as_tensor(dout, dtype=torch.float64))
-    return {"dx": xt.grad.numpy(), "dw": wt.grad.numpy(), "db": bt.grad.numpy()}
-
-
-def torch_pool(kind: str, x, pool_param: dict, dout=None) -> dict:
-    """out (or dx for ``dout``) of torch's float64 max_pool2d / avg_pool2d."""
-    import torch
-    import torch.nn.functional as F
-
-    xt = _torch_leaf(x)
-    pool = F.max_pool2d if kind == "max" else F.avg_pool2d
-    out = pool(xt, (pool_param["pool_height"], pool_param["pool_width"]), pool_param["stride"])
-    if dout is None:
-        return {"out": out.detach().numpy()}
-    out.backward(torch.as_tensor(dout, dtype=torch.float64))
-    return {"dx": xt.grad.numpy()}

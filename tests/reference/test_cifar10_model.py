@@ -15,7 +15,8 @@ import torch
 
 from reference import cifar10
 from reference.cifar10 import build_model, train
-from reference.cifar10_data import load_cifar10, make_loader, write_fake_cifar10
+from reference.cifar10_data import load_cifar10, write_fake_cifar10
+from reference.cifar10_loader import make_loader
 
 REPO = Path(__file__).resolve().parents[2]
 PARAM_BUDGET = 5_000_000

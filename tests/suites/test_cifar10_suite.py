@@ -15,7 +15,8 @@ from autograder.engine.sandbox import Limits, Sandbox, detect_isolation
 from autograder.examples import HANDOUT_DIR, REFERENCE_DIR
 from autograder.run import RunOptions, grade_submission
 from reference import cifar10
-from reference.cifar10_data import load_cifar10, make_loader, write_fake_cifar10
+from reference.cifar10_data import load_cifar10, write_fake_cifar10
+from reference.cifar10_loader import make_loader
 
 HELPERS = Path(__file__).parents[2] / "autograder" / "suites" / "cifar10" / "sandbox_helpers.py"
 
