@@ -25,6 +25,7 @@ from autograder.config import GradingConfig, PartConfig, load_config
 from autograder.engine.plugin import GradingPlugin
 from autograder.engine.proxy import Session
 from autograder.engine.results import GradeResult, PartSummary, TestResult
+from autograder.engine.memory import memory_limit_mb, oom_kill_count
 from autograder.engine.sandbox import Isolation, Limits, Sandbox, detect_isolation
 from autograder.engine.submission import SubmissionError, load_submission
 from autograder.thresholds import load_thresholds
@@ -68,6 +69,7 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
     selected = _select_parts(config, parts)
     isolation = detect_isolation(options.allow_namespaces)
     started = time.monotonic()
+    oom_kills_before = oom_kill_count()
     tests, summaries, leaderboard = [], [], []
     with tempfile.TemporaryDirectory(prefix="grade-run-") as tmp:
         expected = [f for p in selected for f in p.files]
@@ -84,8 +86,23 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
             tests += part_tests
             summaries.append(summary)
             leaderboard += entries
+    notes += _out_of_memory_notes(oom_kills_before)
     return GradeResult(tests=tests, parts=summaries, execution_time=time.monotonic() - started,
                        isolation=isolation.describe(), notes=notes, leaderboard=leaderboard)
+
+
+def _out_of_memory_notes(oom_kills_before: int | None) -> list:
+    """A note when the kernel killed processes for want of memory while this grade ran: their
+    tests lost points that a machine with more memory would have given."""
+    now = oom_kill_count()
+    if oom_kills_before is None or now is None or now <= oom_kills_before:
+        return []
+    limit = memory_limit_mb()
+    limit_text = f" (its limit: {limit:.0f} MiB)" if limit != float("inf") else ""
+    return [f"The grading machine or container ran out of memory{limit_text}: the kernel killed "
+            f"{now - oom_kills_before} process(es), and the tests that were running in them "
+            "failed for that reason. Ask the course staff to regrade with more memory "
+            "(Gradescope: Autograder Settings)."]
 
 
 def _select_parts(config: GradingConfig, names: list | None) -> list:
