@@ -217,9 +217,11 @@ def collect_suite(part_name: str) -> list:
 
 
 def _run_pytest(suite_dir: Path, plugin: GradingPlugin, collect_only: bool = False) -> None:
-    args = [str(suite_dir)] + (["--collect-only"] if collect_only else []) + [ "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(suite_dir),
-            "-p", "no:cacheprovider", "-p", "no:benchmark", "--assert=plain", "--import-mode=importlib", "-q",
-            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    args = [str(suite_dir), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(suite_dir),
+            "-p", "no:cacheprovider", "-p", "no:benchmark", "--assert=plain",
+            "--import-mode=importlib", "-q", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+    if collect_only:
+        args.append("--collect-only")
     log = io.StringIO()
     try:
         with contextlib.redirect_stdout(log), _no_assertion_rewriting():
