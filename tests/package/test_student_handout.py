@@ -9,6 +9,7 @@ path to this repository), on the untouched stubs and on the reference copied in.
 from __future__ import annotations
 
 import ast
+import io
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from autograder.config import load_config
@@ -40,11 +42,20 @@ def handout(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def contents(handout) -> dict:
-    """name -> text; a notebook's text is its cells' sources (its JSON escapes line breaks)."""
+    """name -> text; a notebook's text is its cells' sources (its JSON escapes line breaks), a
+    stored array file's text the names of its arrays (it may hold nothing else: no pickles)."""
     with zipfile.ZipFile(handout) as archive:
-        texts = {name: archive.read(name).decode("utf-8") for name in archive.namelist()}
-    return {name: "\n".join("".join(cell["source"]) for cell in json.loads(text)["cells"])
-            if name.endswith(".ipynb") else text for name, text in texts.items()}
+        raw = {name: archive.read(name) for name in archive.namelist()}
+    texts = {}
+    for name, data in raw.items():
+        if name.endswith(".npz"):
+            with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+                texts[name] = "\n".join(f"{key} {arrays[key].dtype}" for key in arrays.files)
+        elif name.endswith(".ipynb"):
+            texts[name] = "\n".join("".join(cell["source"]) for cell in json.loads(data)["cells"])
+        else:
+            texts[name] = data.decode("utf-8")
+    return texts
 
 
 def _normalized(text: str) -> str:
