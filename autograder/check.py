@@ -10,9 +10,7 @@ which are not here, decide the grade.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
 import sys
 import tempfile
 import time
@@ -99,6 +97,7 @@ def _check_part(index: int, name: str, part: dict, limits: dict, root: Path, iso
     from autograder.engine.proxy import Session
     from autograder.engine.results import PartSummary, TestResult
     from autograder.engine.sandbox import Limits, Sandbox
+    from autograder.engine.suite_runner import SuiteError, run_suite
 
     started = time.monotonic()
     absent = [f for f in part["files"] if not (root / f).is_file()]
@@ -117,7 +116,9 @@ def _check_part(index: int, name: str, part: dict, limits: dict, root: Path, iso
     plugin = GradingPlugin(session, options, tuple(part.get("forbid_imports", ())),
                            f"the {name} part must be written with numpy only")
     try:
-        _run_visible_tests(SUITES_DIR / name / VISIBLE_TESTS, plugin)
+        run_suite(SUITES_DIR / name / VISIBLE_TESTS, SUITES_DIR / "pytest.ini", plugin)
+    except SuiteError as exc:
+        raise CheckError(f"the visible tests of {name}: {exc}") from None
     finally:
         student_output = sandbox.output() if sandbox else ""
         if sandbox:
@@ -129,22 +130,6 @@ def _check_part(index: int, name: str, part: dict, limits: dict, root: Path, iso
     return tests, PartSummary(name, sum(t.score for t in tests), sum(t.max_score for t in tests),
                               time.monotonic() - started, message=message,
                               student_output=student_output)
-
-
-def _run_visible_tests(test_file: Path, plugin) -> None:
-    import pytest
-
-    # rootdir is the suites folder, so each part's test_visible.py imports under a name of its
-    # own (shapes.test_visible, layers.test_visible, ...) within one process.
-    args = [str(test_file), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(SUITES_DIR),
-            "-p", "no:cacheprovider", "--assert=plain", "--import-mode=importlib", "-q",
-            "-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    log = io.StringIO()
-    with contextlib.redirect_stdout(log):
-        code = pytest.main(args, plugins=[plugin])
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED) or not plugin.records:
-        raise CheckError(f"the visible tests in {test_file} could not run (pytest exit code "
-                         f"{code}):\n{log.getvalue()[-4000:]}")
 
 
 def run_check(folder: Path, parts: tuple) -> int:

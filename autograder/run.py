@@ -7,27 +7,23 @@ the student started) is killed before the next part starts and before any result
 from __future__ import annotations
 
 import ast
-import contextlib
 import dataclasses
 import importlib.util
-import io
 import os
 import shutil
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-import pytest
 
 import autograder
 from autograder.config import GradingConfig, PartConfig, load_config
 from autograder.engine.plugin import GradingPlugin
 from autograder.engine.proxy import Session
-from autograder.engine.results import GradeResult, PartSummary, TestResult
 from autograder.engine.memory import memory_limit_mb, oom_kill_count
+from autograder.engine.results import GradeResult, PartSummary, TestResult
 from autograder.engine.sandbox import Isolation, Limits, Sandbox, detect_isolation
 from autograder.engine.submission import SubmissionError, load_submission
+from autograder.engine.suite_runner import SuiteError, run_suite
 from autograder.thresholds import load_thresholds
 
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
@@ -217,44 +213,10 @@ def collect_suite(part_name: str) -> list:
 
 
 def _run_pytest(suite_dir: Path, plugin: GradingPlugin, collect_only: bool = False) -> None:
-    args = [str(suite_dir), "-c", str(SUITES_DIR / "pytest.ini"), "--rootdir", str(suite_dir),
-            "-p", "no:cacheprovider", "-p", "no:benchmark", "--assert=plain",
-            "--import-mode=importlib", "-q", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
-    if collect_only:
-        args.append("--collect-only")
-    log = io.StringIO()
     try:
-        with contextlib.redirect_stdout(log), _no_assertion_rewriting():
-            code = pytest.main(args, plugins=[plugin])
-    finally:
-        _forget_modules_under(suite_dir)
-    if code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        raise GraderError(f"the suite {suite_dir.name} could not run (pytest exit code {code}):\n"
-                          + log.getvalue()[-4000:])
-    if not plugin.records:
-        raise GraderError(f"the suite {suite_dir.name} has no tests")
-
-
-def _forget_modules_under(folder: Path) -> None:
-    """Under --import-mode=importlib pytest caches suite files by bare name (``test_visible``,
-    ``conftest``): forget them, or the next part would run this part's files."""
-    prefix = str(folder.resolve()) + os.sep
-    for name, module in list(sys.modules.items()):
-        if (getattr(module, "__file__", None) or "").startswith(prefix):
-            del sys.modules[name]
-
-
-@contextlib.contextmanager
-def _no_assertion_rewriting():
-    """Keep an enclosing pytest session (the project's own tests) from rewriting the suites'
-    asserts: rewritten messages would print compared values, i.e. hidden expected values."""
-    hooks = [h for h in sys.meta_path if type(h).__name__ == "AssertionRewritingHook"]
-    for hook in hooks:
-        sys.meta_path.remove(hook)
-    try:
-        yield
-    finally:
-        sys.meta_path[:0] = hooks
+        run_suite(suite_dir, SUITES_DIR / "pytest.ini", plugin, collect_only)
+    except SuiteError as exc:
+        raise GraderError(f"the suite {suite_dir.name}: {exc}") from None
 
 
 def _score(index: int, part: PartConfig, plugin: GradingPlugin) -> list:
