@@ -16,10 +16,9 @@ from pathlib import Path
 import nbformat
 
 from autograder.config import GradingConfig
-from autograder.package.notebook_parts import Question, build_questions, setup_code
+from autograder.package.notebook_parts import Question, questions_notebook
 
 ASSIGNMENT_NAME = "cnn_questions"
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
 def _metadata(grade_id: str, solution: bool = False, grade: bool = False, locked: bool = False,
@@ -32,18 +31,8 @@ def _metadata(grade_id: str, solution: bool = False, grade: bool = False, locked
 
 
 def build_source_notebook(config: GradingConfig) -> nbformat.NotebookNode:
-    cells = [
-        nbformat.v4.new_markdown_cell(
-            "# CNN assignment: notebook questions\n\nEach question asks for one function of the "
-            "handout; its docstring is the specification. Run the setup cell first."),
-        nbformat.v4.new_code_cell(setup_code(), metadata=_metadata("setup", locked=True)),
-    ]
-    for question in build_questions(config):
-        cells += _question_cells(question)
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = KERNELSPEC
-    notebook.metadata["language_info"] = {"name": "python"}
-    return notebook
+    return questions_notebook(config, _question_cells,
+                              setup_metadata=_metadata("setup", locked=True))
 
 
 def _question_cells(question: Question) -> list:

@@ -110,6 +110,27 @@ def build_questions(config: GradingConfig) -> list:
     return questions
 
 
+INTRO = ("# CNN assignment: notebook questions\n\nEach question asks for one function of the "
+         "handout; its docstring is the specification. Run the setup cell first.")
+KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
+
+
+def questions_notebook(config: GradingConfig, question_cells: Callable[[Question], list],
+                       before: tuple = (), setup_metadata: dict | None = None):
+    """The notebook of every question: ``before`` (a tool's own header cells), the intro, the
+    setup cell, then ``question_cells(question)`` for each question, in the tool's format."""
+    import nbformat  # the notebooks extra; only the notebook packagers need it
+
+    cells = [*before, nbformat.v4.new_markdown_cell(INTRO),
+             nbformat.v4.new_code_cell(setup_code(), metadata=setup_metadata or {})]
+    for question in build_questions(config):
+        cells += question_cells(question)
+    notebook = nbformat.v4.new_notebook(cells=cells)
+    notebook.metadata["kernelspec"] = KERNELSPEC
+    notebook.metadata["language_info"] = {"name": "python"}
+    return notebook
+
+
 def setup_code() -> str:
     """The imports and module-level names the answer cells rely on (stubs' and reference's)."""
     lines: list = []

@@ -18,11 +18,10 @@ import nbformat
 import yaml
 
 from autograder.config import GradingConfig
-from autograder.package.notebook_parts import Question, build_questions, setup_code
+from autograder.package.notebook_parts import Question, questions_notebook
 
 NOTEBOOK_NAME = "cnn_questions.ipynb"
 ASSIGNMENT_NAME = "cnn_questions"
-KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 ASSIGNMENT_CONFIG = {
     "name": ASSIGNMENT_NAME,
     "generate": True,
@@ -36,19 +35,9 @@ ASSIGNMENT_CONFIG = {
 
 
 def build_master_notebook(config: GradingConfig) -> nbformat.NotebookNode:
-    cells = [
-        nbformat.v4.new_raw_cell("# ASSIGNMENT CONFIG\n" + yaml.safe_dump(ASSIGNMENT_CONFIG, sort_keys=False)),
-        nbformat.v4.new_markdown_cell(
-            "# CNN assignment: notebook questions\n\nEach question asks for one function of the "
-            "handout; its docstring is the specification. Run the setup cell first."),
-        nbformat.v4.new_code_cell(setup_code()),
-    ]
-    for question in build_questions(config):
-        cells += _question_cells(question)
-    notebook = nbformat.v4.new_notebook(cells=cells)
-    notebook.metadata["kernelspec"] = KERNELSPEC
-    notebook.metadata["language_info"] = {"name": "python"}
-    return notebook
+    header = nbformat.v4.new_raw_cell("# ASSIGNMENT CONFIG\n"
+                                      + yaml.safe_dump(ASSIGNMENT_CONFIG, sort_keys=False))
+    return questions_notebook(config, _question_cells, before=(header,))
 
 
 def _question_cells(question: Question) -> list:
