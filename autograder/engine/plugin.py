@@ -26,7 +26,7 @@ import dataclasses
 
 import pytest
 
-from .proxy import Session, StudentCodeError, StudentModule, StudentTimeout
+from .proxy import MachineOutOfMemory, Session, StudentCodeError, StudentModule, StudentTimeout
 from .timing import Side, TimedComparisons, TimingPolicy
 
 PASS, FAIL = "\N{CHECK MARK}", "\N{BALLOT X}"
@@ -37,6 +37,7 @@ class CaseRecord:
     label: str
     passed: bool
     message: str = ""
+    machine_fault: bool = False  # failed because the grading machine ran out of memory
 
 
 class Cases:
@@ -54,7 +55,8 @@ class Cases:
             check(*args, **kwargs)
         except (AssertionError, StudentCodeError) as exc:
             self._timed_out = isinstance(exc, StudentTimeout)
-            self.records.append(CaseRecord(label, False, str(exc) or type(exc).__name__))
+            self.records.append(CaseRecord(label, False, str(exc) or type(exc).__name__,
+                                           isinstance(exc, MachineOutOfMemory)))
             return False
         self.records.append(CaseRecord(label, True))
         return True
@@ -227,6 +229,10 @@ class GradingPlugin:
                 lines.append(f"The grader could not check this result ({type(exc).__name__}: "
                              f"{str(exc)[:300]}). Check that your function returns what its "
                              "docstring promises.")
-        if record.fraction < 1.0 and record.hint:
+        # A hint about the code is beside the point when only the machine's memory failed.
+        machine_only = isinstance(exc, MachineOutOfMemory) or (
+            cases is not None and exc is None and cases.records
+            and all(r.passed or r.machine_fault for r in cases.records))
+        if record.fraction < 1.0 and record.hint and not machine_only:
             lines.append(f"Hint: {record.hint}")
         record.output = "\n".join(lines)

@@ -54,6 +54,10 @@ class StudentCrash(StudentCodeError):
     """The student process died or broke the protocol during the call."""
 
 
+class MachineOutOfMemory(StudentCrash):
+    """The kernel killed the student process because the grading machine ran out of memory."""
+
+
 class BadReturnValue(StudentCodeError):
     """The function returned something that is not plain data."""
 
@@ -104,7 +108,8 @@ class Session:
             if failure.timed_out:
                 raise StudentTimeout(f"{what} did not finish within {limit:.1f} s "
                                      "(infinite loop, or far too slow?)") from None
-            raise StudentCrash(f"{what} crashed: {failure.reason}") from None
+            crash = MachineOutOfMemory if failure.out_of_memory else StudentCrash
+            raise crash(f"{what} crashed: {failure.reason}") from None
         if reply.get("ok") is not True:
             raise _error_from_reply(reply, what)
         return reply, buffers

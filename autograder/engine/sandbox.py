@@ -106,10 +106,11 @@ def detect_isolation(allow_namespaces: bool = True) -> Isolation:
 class ChildFailed(Exception):
     """The child died, hung or broke the protocol; ``reason`` says which, for the student."""
 
-    def __init__(self, reason: str, timed_out: bool = False) -> None:
+    def __init__(self, reason: str, timed_out: bool = False, out_of_memory: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.timed_out = timed_out
+        self.out_of_memory = out_of_memory  # killed by the kernel because the machine ran out
 
 
 class _OutputTap(threading.Thread):
@@ -293,7 +294,7 @@ class Sandbox:
                 except BlockingIOError:
                     continue
                 except BrokenPipeError:
-                    raise ChildFailed(self._death_reason()) from None
+                    raise self._death() from None
 
     def _receive(self, deadline: float):
         while True:
@@ -306,7 +307,7 @@ class Sandbox:
             except BlockingIOError:
                 continue
             if not chunk:
-                raise ChildFailed(self._death_reason())
+                raise self._death()
             self._reader.feed(chunk)
 
     def _wait(self, fd: int, deadline: float, write: bool) -> None:
@@ -317,21 +318,22 @@ class Sandbox:
         if not any(ready):
             raise ChildFailed("time limit exceeded", timed_out=True)
 
-    def _death_reason(self) -> str:
+    def _death(self) -> ChildFailed:
         try:
             code = self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            return "the student process stopped answering"
+            return ChildFailed("the student process stopped answering")
         if code < 0 or code > 128:
             signum = -code if code < 0 else code - 128
             name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
             hint = {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (often: out of memory)",
                     "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
             if name == "SIGKILL" and self._killed_for_memory():
-                return ("the student process was killed by the kernel's out-of-memory killer "
-                        "(SIGKILL): the grading machine or container ran out of memory")
-            return f"the student process was killed by {name}{hint}"
-        return f"the student process exited with code {code} (did the code call os._exit?)"
+                return ChildFailed("the student process was killed by the kernel's out-of-memory "
+                                   "killer (SIGKILL): the grading machine or container ran out of "
+                                   "memory", out_of_memory=True)
+            return ChildFailed(f"the student process was killed by {name}{hint}")
+        return ChildFailed(f"the student process exited with code {code} (did the code call os._exit?)")
 
     # -- helpers --
 

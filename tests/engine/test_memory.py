@@ -97,7 +97,7 @@ CHILD_EATS_MEMORY = textwrap.dedent("""
         module.eat(600)
         print("no error")
     except StudentCodeError as exc:
-        print("error:", exc)
+        print("error:", type(exc).__name__, exc)
     print("sandbox still answers:", StudentModule(Session(sandbox, 60), "mod").small())
     sandbox.close()
 """)
@@ -119,6 +119,7 @@ def test_a_child_killed_for_memory_says_so_and_the_grader_survives(tmp_path):
                              text=True, timeout=180, cwd=PROJECT_ROOT,
                              env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)})
         assert run.returncode == 0, run.stderr[-2000:]
+        assert "error: MachineOutOfMemory" in run.stdout, run.stdout
         assert "killed by the kernel's out-of-memory killer" in run.stdout, run.stdout
         assert "sandbox still answers: 1" in run.stdout, run.stdout
     finally:
