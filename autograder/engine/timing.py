@@ -25,9 +25,14 @@ How a verdict is reached, and why:
   rounds instead of deciding the verdict. A ratio still near a tier's bound is re-measured
   with more rounds before the verdict, so noise decides as little as possible.
 
+* Every repeat runs on an input of its own: before each run the child changes one element of
+  the first array argument (a different one each run, by a seed that differs per request) and
+  restores it after, so a function that caches its results by input computes every run.
+
 Known limits: student code shares its process with the child-side synchronisation, so a
-submission written against this grader's own runtime could patch that out; and inputs are the
-same on every repeat, so a submission that memoises results by input would look fast. Both are
+submission written against this grader's own runtime could patch that out; and a function that
+returns its previous result whatever the input (keyed by the array's identity, not its
+contents) is wrong but is not caught while timed (its results are dropped there). Both are
 deliberate cheating, not the clock patches a timing harness must shrug off.
 
 The clock, the timed calls and the device are injected (``Clock``, ``TimedCall``, ``Device``), so
@@ -37,6 +42,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import itertools
 import math
 import os
 import statistics
@@ -169,17 +175,21 @@ class TimedCall(Protocol):
 
 class SandboxedCall:
     """A function of a sandboxed module, called on staged inputs, its results dropped in the
-    child, optionally pinned to some CPUs."""
+    child, optionally pinned to some CPUs. Every run gets an input of its own (one element of
+    the first array argument changed, differently in every run of every request), so caching
+    results by input gains nothing."""
 
     def __init__(self, function: StudentFunction, args: tuple, kwargs: dict | None = None,
                  device: Device = CPU, timeout: float | None = None,
                  cpus: tuple | None = None) -> None:
         self.function, self.args, self.kwargs = function, tuple(args), dict(kwargs or {})
         self.device, self.timeout, self.cpus = device, timeout, cpus
+        self._requests = itertools.count(1)
 
     def run(self, repeat: int) -> None:
         self.function.call(self.args, self.kwargs, repeat=repeat, discard=True,
-                           timeout=self.timeout, sync=self.device.sync, cpus=self.cpus)
+                           timeout=self.timeout, sync=self.device.sync, cpus=self.cpus,
+                           vary=next(self._requests))
 
 
 # --- the verdict ---------------------------------------------------------------------------

@@ -45,9 +45,10 @@ KNOWN_LIMIT_PROCESS_AS_ROOT = pytest.mark.xfail(strict=True, reason=(
 BUG_GRADER_FILES_READABLE = pytest.mark.xfail(strict=True, reason=(
     "known limit (process isolation): student code can read the checkout's world-readable "
     "files, so reference/shapes.py is loaded by absolute path and the cheat works"))
-KNOWN_LIMIT_MEMOISING = pytest.mark.xfail(strict=True, reason=(
-    "known limit (engine/timing.py docstring): the timed call repeats one input, so a slow "
-    "function that memoises its result by input earns the speed points"))
+KNOWN_LIMIT_STALE_RESULT = pytest.mark.xfail(strict=True, reason=(
+    "known limit (engine/timing.py docstring): timed results are dropped in the child, so a "
+    "function that returns its previous result whatever the input (keyed by the array's "
+    "identity) earns the speed points"))
 
 
 # --- how a wrapped function loses its tests ----------------------------------------------------
@@ -637,8 +638,8 @@ HOSTILE = [
              for name in ("time_ns", "perf_counter_ns", "monotonic_ns", "process_time_ns"):
                  setattr(time, name, lambda: 0)
          """), fails=dict(test_conv_forward_fast_speed=0), max_seconds=120),
-    fast("memoised_by_input", "a slow conv_forward_fast caches its result by input bytes, so "
-         "the timed repeats cost nothing", Append(FL, """
+    fast("memoised_by_input", "a slow conv_forward_fast caches its result by input bytes: "
+         "every timed run gets an input of its own, so it is slow every time", Append(FL, """
              import hashlib, time
              _honest_conv_forward_fast = conv_forward_fast
              _memo = {}
@@ -649,8 +650,20 @@ HOSTILE = [
                      time.sleep(x.size * 5e-6)  # as slow as fake_clock's, once per input
                      _memo[key] = _honest_conv_forward_fast(x, w, b, conv_param)
                  return _memo[key]
+         """), fails=dict(test_conv_forward_fast_speed=0), max_seconds=120),
+    fast("stale_result_by_identity", "a slow conv_forward_fast returns its previous result "
+         "when handed the same array object again", Append(FL, """
+             import time
+             _honest_conv_forward_fast = conv_forward_fast
+             _last = {}
+
+             def conv_forward_fast(x, w, b, conv_param):
+                 if id(x) not in _last:
+                     time.sleep(x.size * 5e-6)
+                     _last[id(x)] = _honest_conv_forward_fast(x, w, b, conv_param)
+                 return _last[id(x)]
          """), fails=dict(test_conv_forward_fast_speed=0), max_seconds=120,
-         marks=(KNOWN_LIMIT_MEMOISING,)),
+         marks=(KNOWN_LIMIT_STALE_RESULT,)),
 
     # --- what is handed in -------------------------------------------------------------------------
     Case("zip_traversal", ("shapes",), "a zip with ../ and absolute member paths aimed at the "
