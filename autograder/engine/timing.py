@@ -181,15 +181,29 @@ class SandboxedCall:
 
     def __init__(self, function: StudentFunction, args: tuple, kwargs: dict | None = None,
                  device: Device = CPU, timeout: float | None = None,
-                 cpus: tuple | None = None) -> None:
+                 cpus: tuple | None = None, unstaged: tuple = ((), {})) -> None:
         self.function, self.args, self.kwargs = function, tuple(args), dict(kwargs or {})
         self.device, self.timeout, self.cpus = device, timeout, cpus
+        self.unstaged = unstaged  # (args, kwargs) as this process holds them, for check_runs
         self._requests = itertools.count(1)
 
     def run(self, repeat: int) -> None:
         self.function.call(self.args, self.kwargs, repeat=repeat, discard=True,
                            timeout=self.timeout, sync=self.device.sync, cpus=self.cpus,
                            vary=next(self._requests))
+
+    def check_runs(self, repeat: int, check: Callable[[Any, Any], None]) -> None:
+        """Make one more request like the timed ones, but keep its last run's result, and hold
+        it against an untimed call on a fresh copy of that run's input: a function that hands
+        back earlier results when timed (whatever the input) gives itself away. ``check(kept,
+        fresh)`` raises ``AssertionError`` when they differ."""
+        seed = next(self._requests)
+        kept = self.function.call(self.args, self.kwargs, repeat=repeat, timeout=self.timeout,
+                                  sync=self.device.sync, cpus=self.cpus, vary=seed).value
+        args, kwargs = self.unstaged
+        fresh = self.function.call(args, kwargs, timeout=self.timeout, sync=self.device.sync,
+                                   cpus=self.cpus, vary=seed, vary_start=repeat - 1).value
+        check(kept, fresh)
 
 
 # --- the verdict ---------------------------------------------------------------------------
@@ -206,6 +220,7 @@ class TimingVerdict:
     rounds: int  # counted (reference, student) pairs
     remeasured: bool  # the ratio came near a bound, and more rounds were taken
     stable: bool  # the tier or the ratio was settled (False: the median alone decided)
+    student_repeat: int = 1  # runs per timed request of the student's function
 
     @property
     def thresholds(self) -> tuple[float, ...]:
@@ -320,7 +335,7 @@ class TimingHarness:
             item=item, device=device.name, student_median_s=statistics.median(samples.student),
             reference_median_s=statistics.median(samples.reference), ratio=ratio, tiers=tiers,
             credit=credit_for(ratio, tiers), rounds=samples.rounds, remeasured=remeasured,
-            stable=settled())
+            stable=settled(), student_repeat=repeats[1])
 
     def _warm_up(self, student: TimedCall, reference: TimedCall) -> tuple[int, int]:
         """Single calls first, then warm-up runs sized from them; returns the repeat counts.
@@ -414,7 +429,7 @@ class TimedComparisons:
                 item: str | None = None, kwargs: dict | None = None, opaque: dict | None = None,
                 reference_function: str | None = None,
                 check: Callable[[Any, Any], None] | None = None,
-                device: str = "cpu") -> TimingVerdict:
+                device: str = "cpu", repeatable: bool = True) -> TimingVerdict:
         """Time ``module.function(*args, **kwargs)`` of the student against the reference's.
 
         * ``args``: the inputs, or a builder ``f(side) -> args`` run once per side, so that
@@ -425,6 +440,9 @@ class TimedComparisons:
           for the student, no expected values) when the student's result is wrong; default
           ``assert_matches_reference``.
         * ``item``: the thresholds' key (default: ``function``); ``device``: "cpu" or "cuda".
+        * ``repeatable``: the function gives the same result for the same input (False for a
+          training step, which changes its model); then the timed runs' results are checked
+          against an untimed call after the timing (``SandboxedCall.check_runs``).
         """
         if self.reference is None:
             raise RuntimeError("this part has no reference implementation to time against")
@@ -439,6 +457,8 @@ class TimedComparisons:
         (check or assert_matches_reference)(student_value, reference_value)
         verdict = TimingHarness(self.policy.plan).compare(
             student_call, reference_call, self.policy.tiers_for(item), item, target)
+        if repeatable:
+            student_call.check_runs(verdict.student_repeat, assert_same_when_timed)
         self.verdicts.append(verdict)
         return verdict
 
@@ -470,7 +490,25 @@ class TimedComparisons:
         staged = tuple(v if isinstance(v, Handle) else side.session.stage(v) for v in values)
         staged_kwargs = {k: v if isinstance(v, Handle) else side.session.stage(v)
                          for k, v in (kwargs or {}).items()}
-        return SandboxedCall(proxy, staged, staged_kwargs, device, cpus=cpus), value
+        return SandboxedCall(proxy, staged, staged_kwargs, device, cpus=cpus,
+                             unstaged=(values, dict(kwargs or {}))), value
+
+
+# Same input, same function: CPU results agree exactly; the slack is for GPU kernels. A result
+# handed back from an earlier run differs by far more (1e-1 for a conv output, 5e-4 to 5e-3 for
+# the reference model's logits after one pixel's change).
+SAME_RESULT_RTOL = 1e-5
+
+
+def assert_same_when_timed(kept, fresh) -> None:
+    """The result of a timed run must be what the function returns, untimed, for that input."""
+    try:
+        assert_matches_reference(kept, fresh, rtol=SAME_RESULT_RTOL)
+    except AssertionError:
+        raise AssertionError(
+            "while timed, your function returned results that differ from what it returns for "
+            "the same input in an untimed call (is it random, or does it hand back earlier "
+            "results?): no speed points") from None
 
 
 def assert_matches_reference(student, reference, rtol: float = 1e-6, where: str = "result") -> None:

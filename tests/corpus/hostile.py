@@ -45,10 +45,6 @@ KNOWN_LIMIT_PROCESS_AS_ROOT = pytest.mark.xfail(strict=True, reason=(
 BUG_GRADER_FILES_READABLE = pytest.mark.xfail(strict=True, reason=(
     "known limit (process isolation): student code can read the checkout's world-readable "
     "files, so reference/shapes.py is loaded by absolute path and the cheat works"))
-KNOWN_LIMIT_STALE_RESULT = pytest.mark.xfail(strict=True, reason=(
-    "known limit (engine/timing.py docstring): timed results are dropped in the child, so a "
-    "function that returns its previous result whatever the input (keyed by the array's "
-    "identity) earns the speed points"))
 
 
 # --- how a wrapped function loses its tests ----------------------------------------------------
@@ -652,7 +648,8 @@ HOSTILE = [
                  return _memo[key]
          """), fails=dict(test_conv_forward_fast_speed=0), max_seconds=120),
     fast("stale_result_by_identity", "a slow conv_forward_fast returns its previous result "
-         "when handed the same array object again", Append(FL, """
+         "when handed the same array object again: a timed run's result is held against an "
+         "untimed call on a copy of its input", Append(FL, """
              import time
              _honest_conv_forward_fast = conv_forward_fast
              _last = {}
@@ -663,7 +660,8 @@ HOSTILE = [
                      _last[id(x)] = _honest_conv_forward_fast(x, w, b, conv_param)
                  return _last[id(x)]
          """), fails=dict(test_conv_forward_fast_speed=0), max_seconds=120,
-         marks=(KNOWN_LIMIT_STALE_RESULT,)),
+         check=mentions("fast_layers::test_conv_forward_fast_speed",
+                        "does it hand back earlier results?")),
 
     # --- what is handed in -------------------------------------------------------------------------
     Case("zip_traversal", ("shapes",), "a zip with ../ and absolute member paths aimed at the "

@@ -184,9 +184,50 @@ def test_timed_calls_on_cuda_ask_the_child_to_wait_for_the_device():
             calls.append(options)
 
     SandboxedCall(RecordingFunction(), (), device=device_named("cuda:0")).run(7)
-    SandboxedCall(RecordingFunction(), (), device=CPU).run(3)
-    assert calls[0] == {"repeat": 7, "discard": True, "timeout": None, "sync": "cuda", "cpus": None}
+    on_cpu = SandboxedCall(RecordingFunction(), (), device=CPU)
+    on_cpu.run(3)
+    on_cpu.run(3)
+    assert calls[0] == {"repeat": 7, "discard": True, "timeout": None, "sync": "cuda", "cpus": None,
+                        "vary": 1}
     assert calls[1]["sync"] is None
+    assert calls[1]["vary"] != calls[2]["vary"]  # every request varies its inputs its own way
+
+
+def _server_with(tmp_path, monkeypatch, work) -> server.Server:
+    module = types.ModuleType("timed_student")
+    module.work = work
+    monkeypatch.setitem(sys.modules, "timed_student", module)
+    return server.Server({"workdir": str(tmp_path), "fds": [-1, -1], "limits": {"max_message_mb": 1}})
+
+
+def test_every_timed_run_gets_an_input_of_its_own(monkeypatch, tmp_path):
+    seen = []
+    child = _server_with(tmp_path, monkeypatch, lambda x, scale: seen.append(x.copy()) or x.sum())
+    x = np.arange(12.0).reshape(3, 4)
+    staged = child.store(x)
+    header = {"target": {"module": "timed_student", "attr": "work"}, "repeat": 5, "discard": True,
+              "vary": 3, "args": [protocol.encode(staged, []), 2.0]}
+    child.call(header, [], [])
+    assert len({run.tobytes() for run in seen}) == 5  # five different inputs
+    assert all(np.count_nonzero(run != np.arange(12.0).reshape(3, 4)) == 1 for run in seen)
+    np.testing.assert_array_equal(x, np.arange(12.0).reshape(3, 4))  # restored afterwards
+    # vary_start=4 on a fresh copy reproduces the last run's input exactly
+    fresh = {**header, "repeat": 1, "vary_start": 4,
+             "args": [protocol.encode(np.arange(12.0).reshape(3, 4), out := []), 2.0]}
+    child.call(fresh, out, [])
+    np.testing.assert_array_equal(seen[-1], seen[4])
+    assert seen[-1].tobytes() == seen[4].tobytes()
+
+
+def test_varied_images_stay_valid_uint8(monkeypatch, tmp_path):
+    seen = []
+    child = _server_with(tmp_path, monkeypatch, lambda images: seen.append(images.copy()))
+    images = np.full((2, 3, 4, 4), 255, dtype=np.uint8)
+    header = {"target": {"module": "timed_student", "attr": "work"}, "repeat": 3, "discard": True,
+              "vary": 1, "args": [protocol.encode(child.store(images), [])]}
+    child.call(header, [], [])
+    assert all(run.dtype == np.uint8 and np.count_nonzero(run == 127) == 1 for run in seen)
+    assert (images == 255).all()
 
 
 def test_the_child_synchronizes_once_after_the_whole_repeated_loop(monkeypatch, tmp_path):

@@ -249,7 +249,8 @@ class Server:
         result = None
         varied = _VariedInput(args, header.get("vary"))
         with _pinned(header.get("cpus")):
-            for run in range(max(1, int(header.get("repeat", 1)))):
+            first = int(header.get("vary_start") or 0)
+            for run in range(first, first + max(1, int(header.get("repeat", 1)))):
                 varied.vary(run)
                 try:
                     result = obj(*args, **kwargs)
@@ -336,16 +337,19 @@ def _pinned(cpus):
 
 
 class _VariedInput:
-    """Changes one element of the first non-empty numeric array argument before each timed run
-    (a different element each run, by the request's seed), and puts it back after: a function
-    that caches its results by input then computes every run. Both sides of a timing comparison
-    get the same treatment; the array is as staged again once the request is done."""
+    """Changes one element of the first non-empty float or uint8 (image) array argument before
+    each timed run (a different element each run, by the request's seed), and puts it back
+    after: a function that caches its results by input then computes every run. Both sides of a
+    timing comparison get the same treatment; the array is as staged again once the request is
+    done. Integer arrays other than images (labels) are left alone: a changed label may be
+    invalid."""
 
     def __init__(self, args: list, seed: int | None) -> None:
         self.array = None
         if seed is not None:
             self.array = next((a for a in args if isinstance(a, np.ndarray) and a.size
-                               and a.dtype.kind in "fiu" and a.flags.writeable), None)
+                               and (a.dtype.kind == "f" or a.dtype == np.uint8)
+                               and a.flags.writeable), None)
         self.seed, self.index, self.saved = seed, None, None
 
     def vary(self, run: int) -> None:
@@ -355,8 +359,8 @@ class _VariedInput:
         self.saved = self.array.flat[self.index]
         if self.array.dtype.kind == "f":
             self.array.flat[self.index] = self.saved + 1
-        else:
-            self.array.flat[self.index] = self.saved ^ 1  # stays within uint8 image values
+        else:  # half the intensity range: a change a model's logits show
+            self.array.flat[self.index] = self.saved ^ 0x80
 
     def restore(self) -> None:
         if self.index is not None:
