@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import io
-import os
 import stat
 import textwrap
 import zipfile
