@@ -27,13 +27,17 @@ How a verdict is reached, and why:
 
 * Every repeat runs on an input of its own: before each run the child changes one element of
   the first array argument (a different one each run, by a seed that differs per request) and
-  restores it after, so a function that caches its results by input computes every run.
+  restores it after, so a function that caches its results by input computes every run. The
+  timed runs' results are dropped in the child; so that handing back an earlier result (keyed
+  by the array's identity) does not pay either, one more request like the timed ones keeps its
+  last run's result after the verdict, and it must equal an untimed call's on a copy of that
+  very input.
 
 Known limits: student code shares its process with the child-side synchronisation, so a
-submission written against this grader's own runtime could patch that out; and a function that
-returns its previous result whatever the input (keyed by the array's identity, not its
-contents) is wrong but is not caught while timed (its results are dropped there). Both are
-deliberate cheating, not the clock patches a timing harness must shrug off.
+submission written against this grader's own runtime could patch that out; and the check of
+results looks at one run per verdict, so a function that hands back stale results only now and
+then may slip through (gaining accordingly less). Both are deliberate cheating, not the clock
+patches a timing harness must shrug off.
 
 The clock, the timed calls and the device are injected (``Clock``, ``TimedCall``, ``Device``), so
 the verdict logic is tested on synthetic timings without a GPU and without flaky sleeps.
@@ -181,10 +185,11 @@ class SandboxedCall:
 
     def __init__(self, function: StudentFunction, args: tuple, kwargs: dict | None = None,
                  device: Device = CPU, timeout: float | None = None,
-                 cpus: tuple | None = None, unstaged: tuple = ((), {})) -> None:
+                 cpus: tuple | None = None, unstaged: tuple | None = None) -> None:
         self.function, self.args, self.kwargs = function, tuple(args), dict(kwargs or {})
         self.device, self.timeout, self.cpus = device, timeout, cpus
-        self.unstaged = unstaged  # (args, kwargs) as this process holds them, for check_runs
+        # (args, kwargs) as this process holds them: check_runs sends fresh copies of them
+        self.unstaged = unstaged if unstaged is not None else (self.args, self.kwargs)
         self._requests = itertools.count(1)
 
     def run(self, repeat: int) -> None:

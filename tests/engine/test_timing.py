@@ -22,8 +22,8 @@ from autograder.engine.plugin import GradingPlugin, SubmissionAccess
 from autograder.engine.proxy import Session
 from autograder.engine.sandbox import Limits, Sandbox, detect_isolation
 from autograder.engine.timing import (CPU, MeasurementPlan, SandboxedCall, Side, Tier,
-                                      TimedComparisons, TimingHarness, TimingPolicy, credit_for,
-                                      device_named)
+                                      TimedComparisons, TimingHarness, TimingPolicy,
+                                      assert_same_when_timed, credit_for, device_named)
 from autograder.run import grade_submission
 from autograder.thresholds import dump_thresholds, load_thresholds
 from .conftest import PROJECT_ROOT
@@ -191,6 +191,39 @@ def test_timed_calls_on_cuda_ask_the_child_to_wait_for_the_device():
                         "vary": 1}
     assert calls[1]["sync"] is None
     assert calls[1]["vary"] != calls[2]["vary"]  # every request varies its inputs its own way
+
+
+class _Answer:
+    def __init__(self, value):
+        self.value = value
+
+
+class _SumOfVariedInput:
+    """Stands in for a student function: the sum of its first argument as the child varies it.
+    ``stale``: for an array object it has seen before, the result of that object's first run."""
+
+    def __init__(self, stale: bool) -> None:
+        self.stale, self.first = stale, {}
+
+    def call(self, args, kwargs, repeat=1, vary=None, vary_start=0, **options):
+        x = np.array(args[0], dtype=float)
+        last = vary_start + repeat - 1
+        x.flat[(vary * 1_000_003 + last * 7_919) % x.size] += 1
+        value = float(x @ np.arange(1.0, x.size + 1))  # which element changed shows
+        value = self.first.setdefault(id(args[0]), value) if self.stale else value
+        return _Answer(value)
+
+
+@pytest.mark.parametrize("stale", [False, True])
+def test_check_runs_catches_results_handed_back_from_earlier_runs(stale):
+    staged = np.arange(10.0)  # the same object in every timed request, as staged in a child
+    call = SandboxedCall(_SumOfVariedInput(stale), (staged,), unstaged=((staged.copy(),), {}))
+    call.run(5)
+    if not stale:
+        call.check_runs(5, assert_same_when_timed)
+        return
+    with pytest.raises(AssertionError, match="hand back earlier results"):
+        call.check_runs(5, assert_same_when_timed)
 
 
 def _server_with(tmp_path, monkeypatch, work) -> server.Server:
