@@ -33,22 +33,18 @@ class VisibleCase:
     def __getitem__(self, name: str) -> np.ndarray:
         return self.arrays[name]
 
+    @property
+    def gradients(self) -> dict:
+        """The expected gradients, in a backward pass's return order: dx (, dw, db)."""
+        return {name: self.arrays[name] for name in ("dx", "dw", "db") if name in self.arrays}
 
-def _conv_forward(p: dict, a: dict) -> dict:
-    return {"out": torch_conv(a["x"], a["w"], a["b"], p)["out"]}
 
-
-def _conv_both(p: dict, a: dict) -> dict:
-    return {**_conv_forward(p, a), **torch_conv(a["x"], a["w"], a["b"], p, a["dout"])}
+def _conv(p: dict, a: dict) -> dict:
+    return torch_conv(a["x"], a["w"], a["b"], p, a.get("dout"))
 
 
 def _pool(kind: str) -> Callable[[dict, dict], dict]:
-    def oracle(p: dict, a: dict) -> dict:
-        expected = torch_pool(kind, a["x"], p)
-        if "dout" in a:
-            expected.update(torch_pool(kind, a["x"], p, a["dout"]))
-        return expected
-    return oracle
+    return lambda p, a: torch_pool(kind, a["x"], p, a.get("dout"))
 
 
 POOL_2x2 = {"pool_height": 2, "pool_width": 2, "stride": 2}
@@ -61,12 +57,12 @@ DEFINITIONS: dict[str, tuple[dict, Callable[[], dict], Callable[[dict, dict], di
         lambda: {"x": linspace_array((2, 3, 4, 4), -0.1, 0.5),
                  "w": linspace_array((3, 3, 4, 4), -0.2, 0.3),
                  "b": linspace_array((3,), -0.1, 0.2)},
-        _conv_forward),
+        _conv),
     "conv_small": (
         {"stride": 1, "pad": 1},
         lambda: {"x": random_array((4, 3, 5, 5), 1), "w": random_array((2, 3, 3, 3), 2),
                  "b": random_array((2,), 3), "dout": random_array((4, 2, 5, 5), 4)},
-        _conv_both),
+        _conv),
     "max_pool_cs231n": (
         POOL_2x2,
         lambda: {"x": linspace_array((2, 3, 4, 4), -0.3, 0.4)},
@@ -83,7 +79,7 @@ DEFINITIONS: dict[str, tuple[dict, Callable[[], dict], Callable[[dict, dict], di
         {"stride": 1, "pad": 1},
         lambda: {"x": random_array((2, 3, 32, 32), 1), "w": random_array((8, 3, 3, 3), 2),
                  "b": random_array((8,), 3), "dout": random_array((2, 8, 32, 32), 4)},
-        _conv_both),
+        _conv),
     "max_pool_cifar_sized": (
         POOL_2x2,
         lambda: {"x": random_array((2, 8, 32, 32), 5), "dout": random_array((2, 8, 16, 16), 6)},
@@ -125,29 +121,32 @@ def _torch_leaf(a: np.ndarray):
 
 def torch_conv(x, w, b, conv_param: dict, dout=None) -> dict:
     """out (and dx, dw, db for ``dout``) of torch's float64 conv2d."""
-    import torch
     import torch.nn.functional as F
 
     xt, wt, bt = _torch_leaf(x), _torch_leaf(w), _torch_leaf(b)
     out = F.conv2d(xt, wt, bt, stride=conv_param["stride"], padding=conv_param["pad"])
-    if dout is None:
-        return {"out": out.detach().numpy()}
-    out.backward(torch.as_tensor(dout, dtype=torch.float64))
-    return {"dx": xt.grad.numpy(), "dw": wt.grad.numpy(), "db": bt.grad.numpy()}
+    return _with_gradients(out, dout, dx=xt, dw=wt, db=bt)
 
 
 def torch_pool(kind: str, x, pool_param: dict, dout=None) -> dict:
-    """out (or dx for ``dout``) of torch's float64 max_pool2d / avg_pool2d."""
-    import torch
+    """out (and dx for ``dout``) of torch's float64 max_pool2d / avg_pool2d."""
     import torch.nn.functional as F
 
     xt = _torch_leaf(x)
     pool = F.max_pool2d if kind == "max" else F.avg_pool2d
     out = pool(xt, (pool_param["pool_height"], pool_param["pool_width"]), pool_param["stride"])
-    if dout is None:
-        return {"out": out.detach().numpy()}
-    out.backward(torch.as_tensor(dout, dtype=torch.float64))
-    return {"dx": xt.grad.numpy()}
+    return _with_gradients(out, dout, dx=xt)
+
+
+def _with_gradients(out, dout, **leaves) -> dict:
+    """``out``, and, for an upstream gradient ``dout``, the gradient of each named leaf."""
+    import torch
+
+    result = {"out": out.detach().numpy()}
+    if dout is not None:
+        out.backward(torch.as_tensor(dout, dtype=torch.float64))
+        result.update({name: leaf.grad.numpy() for name, leaf in leaves.items()})
+    return result
 
 
 def main() -> None:

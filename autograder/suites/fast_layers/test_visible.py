@@ -22,7 +22,7 @@ def test_conv_fast_cifar_sized(fast_layers, cases):
               (x, w, b, conv_param), case["out"])
     cases.run(f"backward, {label}", check_backward, fast_layers.conv_forward_fast,
               fast_layers.conv_backward_fast, (x, w, b, conv_param), case["dout"],
-              {"dx": case["dx"], "dw": case["dw"], "db": case["db"]})
+              case.gradients)
 
 
 @pytest.mark.weight(1)
@@ -36,4 +36,4 @@ def test_max_pool_fast_cifar_sized(fast_layers, cases):
     cases.run(f"forward, {label}", check_forward, fast_layers.max_pool_forward_fast, (x, pool_param),
               case["out"])
     cases.run(f"backward, {label}", check_backward, fast_layers.max_pool_forward_fast,
-              fast_layers.max_pool_backward_fast, (x, pool_param), case["dout"], {"dx": case["dx"]})
+              fast_layers.max_pool_backward_fast, (x, pool_param), case["dout"], case.gradients)

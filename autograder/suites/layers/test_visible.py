@@ -33,7 +33,7 @@ def test_conv_backward_small(layers, cases):
     x, w, b, conv_param = case["x"], case["w"], case["b"], case.params
     cases.run(describe_conv(x.shape, w.shape, 1, 1), check_backward, layers.conv_forward_naive,
               layers.conv_backward_naive, (x, w, b, conv_param), case["dout"],
-              {"dx": case["dx"], "dw": case["dw"], "db": case["db"]})
+              case.gradients)
 
 
 @pytest.mark.weight(1)
@@ -47,7 +47,7 @@ def test_max_pool_cs231n(layers, cases):
     case = visible_case("max_pool_small")
     cases.run(f"backward, {describe_pool(case['x'].shape, case.params)}", check_backward,
               layers.max_pool_forward_naive, layers.max_pool_backward_naive,
-              (case["x"], case.params), case["dout"], {"dx": case["dx"]})
+              (case["x"], case.params), case["dout"], case.gradients)
 
 
 @pytest.mark.weight(1)
@@ -61,7 +61,7 @@ def test_avg_pool_small(layers, cases):
               layers.avg_pool_forward_naive, (x, pool_param), case["out"])
     cases.run(f"backward, {describe_pool(x.shape, pool_param)}", check_backward,
               layers.avg_pool_forward_naive, layers.avg_pool_backward_naive, (x, pool_param),
-              case["dout"], {"dx": case["dx"]})
+              case["dout"], case.gradients)
 
 
 @pytest.mark.weight(1)
