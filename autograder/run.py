@@ -19,7 +19,7 @@ import autograder
 from autograder.config import GradingConfig, PartConfig, load_config
 from autograder.engine.plugin import GradingPlugin
 from autograder.engine.proxy import Session
-from autograder.engine.memory import memory_limit_mb, oom_kill_count
+from autograder.engine.memory import memory_limit_mb, oom_kill_count, oom_kills_since
 from autograder.engine.results import GradeResult, PartSummary, TestResult
 from autograder.engine.sandbox import Isolation, Limits, Sandbox, detect_isolation
 from autograder.engine.submission import SubmissionError, load_submission
@@ -90,13 +90,13 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
 def _out_of_memory_notes(oom_kills_before: int | None) -> list:
     """A note when the kernel killed processes for want of memory while this grade ran: their
     tests lost points that a machine with more memory would have given."""
-    now = oom_kill_count()
-    if oom_kills_before is None or now is None or now <= oom_kills_before:
+    killed = oom_kills_since(oom_kills_before)
+    if not killed:
         return []
     limit = memory_limit_mb()
     limit_text = f" (its limit: {limit:.0f} MiB)" if limit != float("inf") else ""
     return [f"The grading machine or container ran out of memory{limit_text}: the kernel killed "
-            f"{now - oom_kills_before} process(es), and the tests that were running in them "
+            f"{killed} process(es), and the tests that were running in them "
             "failed for that reason. Ask the course staff to regrade with more memory "
             "(Gradescope: Autograder Settings)."]
 

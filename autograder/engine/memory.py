@@ -61,3 +61,10 @@ def oom_kill_count(root: Path = CGROUP_ROOT, proc_cgroup: Path = Path("/proc/sel
         if key == "oom_kill":
             return int(value)
     return None
+
+
+def oom_kills_since(count_before: int | None) -> int:
+    """Processes the OOM killer has killed in this cgroup since ``oom_kill_count()`` gave
+    ``count_before``; 0 when either count is unknown."""
+    now = oom_kill_count()
+    return 0 if count_before is None or now is None else max(0, now - count_before)

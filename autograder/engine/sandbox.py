@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 from .childside import protocol
-from .memory import oom_kill_count
+from .memory import oom_kill_count, oom_kills_since
 
 RUNTIME_PACKAGE = "_grader_runtime"
 PR_SET_CHILD_SUBREAPER = 36
@@ -328,7 +328,7 @@ class Sandbox:
             name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
             hint = {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (often: out of memory)",
                     "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
-            if name == "SIGKILL" and self._killed_for_memory():
+            if name == "SIGKILL" and oom_kills_since(self._oom_kills_at_start):
                 return ChildFailed("the student process was killed by the kernel's out-of-memory "
                                    "killer (SIGKILL): the grading machine or container ran out of "
                                    "memory", out_of_memory=True)
@@ -336,10 +336,6 @@ class Sandbox:
         return ChildFailed(f"the student process exited with code {code} (did the code call os._exit?)")
 
     # -- helpers --
-
-    def _killed_for_memory(self) -> bool:
-        before, now = self._oom_kills_at_start, oom_kill_count()
-        return before is not None and now is not None and now > before
 
     def _child_env(self, workdir: Path) -> dict:
         n = str(self.limits.threads)

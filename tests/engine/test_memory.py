@@ -127,10 +127,11 @@ def test_a_child_killed_for_memory_says_so_and_the_grader_survives(tmp_path):
 
 
 def test_grade_notes_an_out_of_memory_kill(monkeypatch):
+    import autograder.engine.memory as memory
     import autograder.run as run
 
     monkeypatch.setattr(run, "memory_limit_mb", lambda: 768.0)
-    monkeypatch.setattr(run, "oom_kill_count", lambda: 4)
+    monkeypatch.setattr(memory, "oom_kill_count", lambda: 4)
     assert run._out_of_memory_notes(4) == []
     assert run._out_of_memory_notes(None) == []
     (note,) = run._out_of_memory_notes(1)
