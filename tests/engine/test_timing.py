@@ -265,11 +265,8 @@ def test_varied_images_stay_valid_uint8(monkeypatch, tmp_path):
 
 def test_the_child_synchronizes_once_after_the_whole_repeated_loop(monkeypatch, tmp_path):
     events = []
-    module = types.ModuleType("timed_student")
-    module.work = lambda: events.append("call")
-    monkeypatch.setitem(sys.modules, "timed_student", module)
+    child = _server_with(tmp_path, monkeypatch, lambda: events.append("call"))
     monkeypatch.setitem(server.SYNCHRONIZERS, "cuda", lambda: events.append("sync"))
-    child = server.Server({"workdir": str(tmp_path), "fds": [-1, -1], "limits": {"max_message_mb": 1}})
     header = {"target": {"module": "timed_student", "attr": "work"}, "repeat": 3, "discard": True}
     child.call({**header, "sync": "cuda"}, [], [])
     assert events == ["call", "call", "call", "sync"]
