@@ -38,7 +38,7 @@ def main() -> None:
 def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: str,
         data_dir: Path | None, timeout: float | None, config_path: Path | None,
         thresholds: Path | None = None, no_namespaces: bool = False) -> None:
-    """Grade one SUBMISSION (a folder or a .zip)."""
+    """Grade one SUBMISSION (a folder, a .zip, or a notebook: its functions, never run)."""
     from autograder.config import load_config
     from autograder.engine.results import write_json_atomically
     from autograder.report import print_report

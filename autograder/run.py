@@ -71,7 +71,8 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
         expected = [f for p in selected for f in p.files]
         try:
             loaded = load_submission(Path(source), Path(tmp) / "submission", expected,
-                                     config.limits.max_submission_mb * 2**20, config.limits.max_files)
+                                     config.limits.max_submission_mb * 2**20, config.limits.max_files,
+                                     notebook_functions=_stub_functions(selected))
             root, notes, unreadable = loaded.root, loaded.notes, None
         except SubmissionError as exc:
             root, notes, unreadable = None, [], f"The submission could not be read: {exc}"
@@ -133,6 +134,11 @@ def expected_functions(part: PartConfig) -> dict:
             found[name] = [n.name for n in tree.body
                            if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
     return found
+
+
+def _stub_functions(parts: list) -> dict:
+    """file name -> the functions a notebook handed in must define for it (from the stubs)."""
+    return {name: functions for part in parts for name, functions in expected_functions(part).items()}
 
 
 def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str | None,

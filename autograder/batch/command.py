@@ -54,7 +54,7 @@ def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
     _check_outputs_outside(class_dir, outputs)
     roster = discover(class_dir)
     if not roster.submissions:
-        raise BatchError(f"no submissions (folders or .zip files) in {class_dir}")
+        raise BatchError(f"no submissions (folders, .zip files or notebooks) in {class_dir}")
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console or Console(stderr=True)) as progress, _sigterm_as_interrupt():
         task = progress.add_task("grading", total=len(roster.submissions))

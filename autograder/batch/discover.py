@@ -1,8 +1,9 @@
-"""What a class folder holds: one submission per folder or .zip, and whose each one is.
+"""What a class folder holds: one submission per folder, .zip or .ipynb, and whose each one is.
 
 Two layouts are understood:
 
-* a plain folder of submissions: ``alice/``, ``bob.zip``, ... (the name is the student's);
+* a plain folder of submissions: ``alice/``, ``bob.zip``, ``carol.ipynb``, ... (the name is the
+  student's);
 * a Gradescope "Export Submissions" archive, unzipped: ``submission_<id>/`` folders next to a
   ``submission_metadata.yml`` that maps each folder to its submitters (several for a group)::
 
@@ -54,11 +55,11 @@ def discover(class_dir: Path) -> Roster:
     for entry in sorted(class_dir.iterdir()):
         if entry.name == METADATA or entry.name.startswith("."):
             continue
-        if entry.is_dir() or (entry.is_file() and entry.suffix.lower() == ".zip"):
+        if entry.is_dir() or (entry.is_file() and entry.suffix.lower() in (".zip", ".ipynb")):
             default = Student(entry.stem if entry.is_file() else entry.name)
             submissions.append(Submission(entry.name, entry, owners.get(entry.name) or (default,)))
         else:
-            ignored.append(f"{entry.name}: neither a folder nor a .zip")
+            ignored.append(f"{entry.name}: neither a folder, a .zip nor a notebook")
     missing = sorted(set(owners) - {s.label for s in submissions})
     ignored += [f"{name}: listed in {METADATA} but not in the folder" for name in missing]
     return Roster(submissions, ignored)

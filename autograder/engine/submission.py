@@ -14,6 +14,8 @@ import stat
 import zipfile
 from pathlib import Path, PurePosixPath
 
+from autograder.engine.notebook_submission import write_notebook_parts
+
 IGNORED_DIRS = {"__MACOSX", "__pycache__", ".git", ".ipynb_checkpoints"}
 
 
@@ -28,13 +30,21 @@ class LoadedSubmission:
 
 
 def load_submission(source: Path, dest: Path, expected_files: list, max_bytes: int,
-                    max_files: int) -> LoadedSubmission:
-    """Copy or extract ``source`` into ``dest`` (which must not exist) and return it."""
+                    max_files: int, notebook_functions: dict | None = None) -> LoadedSubmission:
+    """Copy or extract ``source`` into ``dest`` (which must not exist) and return it.
+
+    With ``notebook_functions`` ({file name: functions it defines}), a notebook handed in
+    instead of those files is turned into them (``notebook_submission``); without, it is not graded.
+    """
     source = Path(source)
     notes: list = []
     staging = dest.with_name(dest.name + "-raw")
     if source.is_dir():
         _copy_tree(source, staging, max_bytes, max_files, notes)
+    elif source.is_file() and source.suffix.lower() == ".ipynb":
+        staging.mkdir(parents=True)
+        if _Budget(max_bytes, max_files, notes).admit(source.name, source.stat().st_size):
+            shutil.copyfile(source, staging / source.name)
     elif source.is_file() and (source.suffix.lower() == ".zip" or _starts_with_zip_magic(source)):
         _extract_zip(source, staging, max_bytes, max_files, notes)
     elif source.is_file():
@@ -44,11 +54,13 @@ def load_submission(source: Path, dest: Path, expected_files: list, max_bytes: i
     root = _find_root(staging, expected_files, notes)
     shutil.copytree(root, dest, symlinks=True)
     shutil.rmtree(staging, ignore_errors=True)
+    if notebook_functions:
+        notes += write_notebook_parts(dest, notebook_functions)
     if not any((dest / name).is_file() for name in expected_files):
         found = sorted(p.name for p in dest.iterdir())[:20]
         notebooks = [n for n in found if n.endswith(".ipynb")]
         hint = (f" A notebook ({', '.join(notebooks)}) is not graded: submit the .py files."
-                if notebooks else "")
+                if notebooks and not notebook_functions else "")
         notes.append(f"None of the expected files ({', '.join(expected_files)}) were found; "
                      f"the submission holds: {', '.join(found) or 'nothing'}.{hint}")
     return LoadedSubmission(dest, notes)

@@ -18,6 +18,7 @@ from autograder.engine import results
 from autograder.engine.sandbox import detect_isolation
 from autograder.examples import REFERENCE_DIR, build_submission
 from cli import main
+from tests.notebooks.build import notebook_json, reference_cells
 
 PART = "shapes"
 POINTS = load_config().parts[PART].points
@@ -83,6 +84,7 @@ def classroom(tmp_path):
     _folder(class_dir / "grace", REFERENCE + PEEKS.format(
         classmate=str(class_dir / "alice" / "shapes.py"), class_dir=str(class_dir), out_dir=str(out),
         cache_dir=str(outputs.cache)))
+    (class_dir / "heidi.ipynb").write_text(notebook_json(reference_cells((PART,))))
     (class_dir / "notes.txt").write_text("not a submission")
     return class_dir, outputs
 
@@ -96,9 +98,10 @@ def test_class_gradebook_then_rerun_skips_unchanged_and_regrades_changed(classro
     assert result.exit_code == 0, result.output
     assert "ignored notes.txt" in result.output
     rows = _rows(outputs.gradebook)
-    assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "grace"}
+    assert set(rows) == {"alice", "bob", "carol", "dave", "erin", "grace", "heidi"}
     assert all(row["status"] == "graded" for row in rows.values())
-    assert float(rows["alice"]["total"]) == float(rows["dave"]["total"]) == POINTS  # folder or zip
+    # a folder, a zip or a notebook
+    assert float(rows["alice"]["total"]) == float(rows["dave"]["total"]) == float(rows["heidi"]["total"]) == POINTS
     assert float(rows["bob"]["total"]) == 0  # the untouched stubs
     assert 0 < float(rows["carol"]["total"]) < POINTS
     assert float(rows["erin"]["total"]) == 0 and "could not be read" in rows["erin"]["notes"]
@@ -143,12 +146,14 @@ def test_a_hanging_submission_gets_a_failure_row_and_the_rest_is_graded(tmp_path
 def test_plain_class_folder(tmp_path):
     build_submission("reference", tmp_path / "alice")
     (tmp_path / "bob.zip").write_bytes(b"")
+    (tmp_path / "carol.ipynb").write_text("")
     (tmp_path / "notes.txt").write_text("")
     (tmp_path / ".DS_Store").write_text("")
     roster = discover(tmp_path)
     assert [(s.label, s.students) for s in roster.submissions] == [
-        ("alice", (Student("alice"),)), ("bob.zip", (Student("bob"),))]
-    assert roster.ignored == ["notes.txt: neither a folder nor a .zip"]
+        ("alice", (Student("alice"),)), ("bob.zip", (Student("bob"),)),
+        ("carol.ipynb", (Student("carol"),))]
+    assert roster.ignored == ["notes.txt: neither a folder, a .zip nor a notebook"]
 
 
 def test_gradescope_export_names_students_and_groups(tmp_path):

@@ -1,0 +1,50 @@
+"""Notebooks handed in as submissions, built from the reference for the tests of the notebook route.
+
+A student's notebook runs every cell in one namespace, so two files' private helpers of the same
+name would overwrite each other (the reference's shapes.py and layers.py both define a different
+``_output_size``). A student writing one notebook would have named them apart; so does the
+builder: each module's private top-level names get the module's name as a prefix.
+"""
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+REFERENCE = Path(__file__).resolve().parents[2] / "reference"
+NUMPY_PARTS = ("shapes", "layers", "fast_layers")
+# Top-level code a student leaves in a notebook: the grader must ignore all of it.
+SETUP_CELL = "%matplotlib inline\n%load_ext autoreload\n!pip --version\nimport numpy as np\n"
+DEMO_CELL = "x = np.arange(6.0).reshape(1, 1, 2, 3)\nprint(relu_forward(x)[0])\n"
+
+
+def notebook_json(cells: list) -> str:
+    """A Jupyter notebook (format 4) of these cells: ``("code" | "markdown", source)`` pairs."""
+    return json.dumps({
+        "cells": [{"cell_type": kind, "metadata": {}, "source": source,
+                   **({"execution_count": None, "outputs": []} if kind == "code" else {})}
+                  for kind, source in cells],
+        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+        "nbformat": 4, "nbformat_minor": 5}, indent=1)
+
+
+def reference_cells(modules: tuple = NUMPY_PARTS) -> list:
+    """A markdown title, a setup cell with magics, each module's code in a cell of its own
+    (private helpers renamed apart), and a demo cell of top-level code."""
+    cells = [("markdown", "# My CNN assignment"), ("code", SETUP_CELL)]
+    for module in modules:
+        cells += [("markdown", f"## {module}"), ("code", module_source(module))]
+    return cells + [("code", DEMO_CELL)]
+
+
+def module_source(module: str) -> str:
+    """The reference module's code, its private top-level names prefixed with the module's."""
+    tree = ast.parse((REFERENCE / f"{module}.py").read_text())
+    private = {node.name for node in tree.body
+               if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name.startswith("_")}
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and node.name in private:
+            node.name = f"_{module}{node.name}"
+        elif isinstance(node, ast.Name) and node.id in private:
+            node.id = f"_{module}{node.id}"
+    return ast.unparse(tree) + "\n"

@@ -1,0 +1,65 @@
+"""A notebook handed in to ``grade run``: graded like the .py files of its functions.
+
+The numpy parts only: CIFAR-10 needs data that the tests do not have (as in tests/suites/).
+"""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from autograder.config import load_config
+from autograder.run import grade_submission
+from cli import main
+from tests.notebooks.build import NUMPY_PARTS, module_source, notebook_json, reference_cells
+
+CONFIG = load_config()
+# A bug the layers suite sees (no clamp below zero), so that a patch could only have hidden it.
+BUGGY_RELU = "def relu_forward(x):\n    return x.copy(), x\n"
+# Top-level patches of what the suites compare with: each would make a comparison made in the
+# student's process always pass.
+PATCHES = (
+    "np.allclose = lambda *args, **kwargs: True\nnp.testing.assert_allclose = lambda *a, **k: None\n",
+    "import numpy; numpy.array_equal = lambda *args, **kwargs: True\n",
+    "if True:\n    import numpy\n    numpy.isclose = lambda a, b, *args, **kwargs: numpy.ones_like(a, bool)\n",
+)
+
+
+@pytest.mark.slow
+def test_a_notebook_of_the_reference_gets_full_marks_through_grade_run(tmp_path):
+    notebook = tmp_path / "mine.ipynb"
+    notebook.write_text(notebook_json(reference_cells()))
+    parts = [arg for part in NUMPY_PARTS for arg in ("--part", part)]
+    result = CliRunner().invoke(main, ["run", str(notebook), *parts, "--format", "gradescope",
+                                       "--output", str(tmp_path / "results.json")])
+    assert result.exit_code == 0, result.output
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["score"] == pytest.approx(sum(CONFIG.parts[p].points for p in NUMPY_PARTS))
+    assert all(t["status"] == "passed" for t in results["tests"])
+    assert "Graded the notebook mine.ipynb without running it: wrote shapes.py" in results["output"]
+    assert "Top-level code in cell 9 of mine.ipynb was not run or graded" in results["output"]
+
+
+@pytest.mark.slow
+def test_patching_numpy_in_a_notebook_gets_exactly_what_the_py_files_get(tmp_path):
+    """Compared, test by test on the layers part: (1) the notebook of the reference's layers with a
+    buggy ``relu_forward`` and cells that patch numpy at top level; (2) a layers.py holding the
+    same definitions and no patch; (3) that layers.py with the patches at its module level, run
+    in the sandbox as any .py submission's top-level code is."""
+    notebook = tmp_path / "patched.ipynb"
+    notebook.write_text(notebook_json(reference_cells(("layers",)) + [("code", BUGGY_RELU)]
+                                      + [("code", patch) for patch in PATCHES]))
+    definitions = module_source("layers") + "\n" + BUGGY_RELU
+    plain, patched = tmp_path / "plain", tmp_path / "patched"
+    plain.mkdir()
+    patched.mkdir()
+    (plain / "layers.py").write_text(definitions)
+    (patched / "layers.py").write_text(definitions + "\n" + "\n".join(PATCHES))
+
+    scores = {name: _scores(source) for name, source in
+              (("notebook", notebook), ("plain", plain), ("patched", patched))}
+    assert scores["notebook"] == scores["plain"] == scores["patched"]
+    assert 0 < sum(scores["plain"].values()) < CONFIG.parts["layers"].points
+
+
+def _scores(source) -> dict:
+    return {t.name: t.score for t in grade_submission(source, ["layers"], CONFIG).tests}
