@@ -20,6 +20,8 @@ import textwrap
 
 import pytest
 
+from autograder.examples import REFERENCE_DIR
+
 from . import AllOf, Append, Case, Fails, Remove, Replace, Unstated, Write
 from .build import notebook, raw_bytes, zip_bomb, zipped
 
@@ -689,10 +691,14 @@ HOSTILE = [
          "with the reason", package=raw_bytes(b"PK\x03\x04" + bytes(range(256)) * 40),
          fails_all=(AllOf("shapes"),),
          check=mentions("shapes::test_same_padding", "could not be read")),
-    Case("notebook_instead", ("shapes",), "a notebook instead of shapes.py: every test fails "
-         "and the note says to submit .py files", base="empty",
-         edits=(Write("shapes.ipynb", notebook(["def same_padding(k):\n    return (k - 1) // 2\n"])),),
-         fails_all=(AllOf("shapes"),), check=note_mentions("A notebook (shapes.ipynb) is not graded")),
+    Case("notebook_instead", ("shapes",), "a notebook instead of shapes.py: the reference's "
+         "functions in one cell, and a top-level cell that patches numpy and exits the process: "
+         "the functions are graded, the top-level cell never runs", base="empty",
+         edits=(Write("shapes.ipynb", notebook([
+             (REFERENCE_DIR / "shapes.py").read_text(),
+             "import numpy as np\nnp.array_equal = lambda *a, **k: True\nimport os\nos._exit(0)\n"])),),
+         check=note_mentions("Graded the notebook shapes.ipynb without running it: wrote shapes.py",
+                             "Top-level code in cell 2 of shapes.ipynb was not run or graded")),
     Case("empty_submission", ("shapes",), "an empty folder: every test fails, naming the file "
          "and functions expected", base="empty", fails_all=(AllOf("shapes"),),
          check=mentions("shapes::test_same_padding", "missing from the submission: shapes.py (defining")),
