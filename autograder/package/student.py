@@ -3,8 +3,9 @@
 Inside, under ``cnn_handout/``:
 
 * ``assignments/``: the stubs and the notebook to complete;
-* ``autograder/``: what ``python -m autograder.check`` needs and nothing more: check.py,
-  report.py, the engine, ``check.toml`` (each part's files and limits), and for each part with
+* ``autograder/``: what ``python -m autograder.check`` and the notebook's check cells need and
+  nothing more: check.py, notebook_check.py, report.py, the engine, ``check.toml`` (each part's
+  files and limits), and for each part with
   visible tests its test_visible.py and conftest.py, the modules they import (e.g.
   suites/checks.py) and the suite files they name (e.g. sandbox_helpers.py);
 * ``README.md``: how to run the check.
@@ -26,8 +27,8 @@ from autograder.config import GradingConfig
 ROOT = Path(autograder.__file__).resolve().parent.parent
 HANDOUT_DIR = ROOT / "assignments"
 TOP = "cnn_handout"
-CORE = ("autograder/__init__.py", "autograder/check.py", "autograder/report.py",
-        "autograder/suites/__init__.py", "autograder/suites/pytest.ini")
+CORE = ("autograder/__init__.py", "autograder/check.py", "autograder/notebook_check.py",
+        "autograder/report.py", "autograder/suites/__init__.py", "autograder/suites/pytest.ini")
 NEVER = {
     "autograder/config.py": "holds the CIFAR-10 accuracy tiers",
     "autograder/grading.toml": "holds the points and the CIFAR-10 accuracy tiers",

@@ -1,4 +1,5 @@
-"""Notebooks handed in as submissions, built from the reference for the tests of the notebook route.
+"""Notebooks for the tests: submissions built from the reference (the notebook route), and the
+handout notebook laid out beside the stubs or the reference's files.
 
 A student's notebook runs every cell in one namespace, so two files' private helpers of the same
 name would overwrite each other (the reference's shapes.py and layers.py both define a different
@@ -9,7 +10,12 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
+import zipfile
 from pathlib import Path
+
+from autograder.config import load_config
+from autograder.package.student import TOP, build_student_handout
 
 REFERENCE = Path(__file__).resolve().parents[2] / "reference"
 NUMPY_PARTS = ("shapes", "layers", "fast_layers")
@@ -48,3 +54,18 @@ def module_source(module: str) -> str:
         elif isinstance(node, ast.Name) and node.id in private:
             node.id = f"_{module}{node.id}"
     return ast.unparse(tree) + "\n"
+
+
+def handout(dest: Path, with_reference: bool) -> Path:
+    """The student handout unpacked into ``dest``; returns its notebook. ``with_reference``: the
+    reference's files in place of the stubs beside it, i.e. the handout notebook as a student
+    who finished every part runs it."""
+    config = load_config()
+    build_student_handout(dest / "handout.zip", config)
+    with zipfile.ZipFile(dest / "handout.zip") as archive:
+        archive.extractall(dest)
+    assignments = dest / TOP / "assignments"
+    if with_reference:
+        for name in (f for part in config.parts.values() for f in part.files):
+            shutil.copyfile(REFERENCE / name, assignments / name)
+    return assignments / "cnn_assignment.ipynb"
