@@ -63,3 +63,16 @@ def test_patching_numpy_in_a_notebook_gets_exactly_what_the_py_files_get(tmp_pat
 
 def _scores(source) -> dict:
     return {t.name: t.score for t in grade_submission(source, ["layers"], CONFIG).tests}
+
+
+def test_readme_counts_the_functions_each_route_grades():
+    """README's route table: the engine grades every stub function, otter and nbgrader the
+    notebook questions; the counts there follow the stubs and ``notebook_parts.QUESTIONS``."""
+    from autograder.package.notebook_parts import QUESTIONS
+    from autograder.run import PROJECT_ROOT, expected_functions
+
+    total = sum(len(fs) for part in CONFIG.parts.values() for fs in expected_functions(part).values())
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert f"| all {total} functions of the {len(CONFIG.parts)} parts" in readme
+    assert readme.count(f"| {len(QUESTIONS)} of the {total} functions") == 1
+    assert readme.count(f"| the same {len(QUESTIONS)} functions") == 1
