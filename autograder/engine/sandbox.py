@@ -29,6 +29,7 @@ import threading
 import time
 from pathlib import Path
 
+from . import cgroups
 from .childside import protocol
 from .memory import oom_kill_count, oom_kills_since
 
@@ -41,6 +42,9 @@ PR_SET_CHILD_SUBREAPER = 36
 # of a timing comparison).
 MALLOC_MMAP_THRESHOLD_BYTES = 128 * 1024
 # Where graders and submissions typically live; hidden from the child in the namespace modes.
+# Tasks in a sandbox's cgroup besides student code: the entering shell, setpriv, unshare and
+# the namespace's PID 1; the cgroup's process limit leaves room for them.
+WRAPPER_TASKS = 4
 DEFAULT_HIDDEN = ("/tmp", "/var/tmp", "/dev/shm", "/root", "/home", "/autograder", "/run", "/srv", "/mnt")
 
 
@@ -62,10 +66,16 @@ class Limits:
 class Isolation:
     mode: str  # "namespaces+user" | "namespaces" | "process"
     switch_user: bool
+    cgroups: bool = False  # a cgroup per sandbox (``cgroups.detect()`` says with which controllers)
 
     @property
     def namespaces(self) -> bool:
         return self.mode.startswith("namespaces")
+
+    def missing(self) -> list:
+        """The guarantees this host could not give, in words (empty when none is missing)."""
+        support = cgroups.detect() if self.cgroups else cgroups.Support(None, {})
+        return support.missing()
 
     def describe(self) -> str:
         parts = {
@@ -80,13 +90,15 @@ class Isolation:
             parts += ", running as an unprivileged user"
         elif self.mode == "process" and os.geteuid() == 0:
             parts += ", NOT switching user: Python is not readable by other users here"
-        return parts
+        missing = self.missing()
+        return parts + (f"; missing: {'; '.join(missing)}" if missing else "")
 
 
 @functools.lru_cache(maxsize=None)
 def detect_isolation(allow_namespaces: bool = True) -> Isolation:
     """Probe once for the strongest isolation this host allows."""
     root = os.geteuid() == 0
+    with_cgroups = bool(cgroups.detect().parents)
     unshare = shutil.which("unshare")
     if allow_namespaces and unshare:
         base = [unshare, "--net", "--mount", "--pid", "--fork", "--mount-proc"]
@@ -98,9 +110,9 @@ def detect_isolation(allow_namespaces: bool = True) -> Isolation:
             except (OSError, subprocess.SubprocessError):
                 ok = False
             if ok:
-                return Isolation(mode, switch_user=(mode == "namespaces+user"))
+                return Isolation(mode, switch_user=(mode == "namespaces+user"), cgroups=with_cgroups)
     # Without mount namespaces the child can only switch user if it can still read Python.
-    return Isolation("process", switch_user=root and python_readable_by_others())
+    return Isolation("process", switch_user=root and python_readable_by_others(), cgroups=with_cgroups)
 
 
 class ChildFailed(Exception):
@@ -171,6 +183,9 @@ class Sandbox:
         for path in [self._runtime, *self._runtime.rglob("*")]:
             # readable by the unprivileged child, whatever the modes of the installed source
             os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        # Everything the child ever starts runs in this cgroup (None where the host has none).
+        self.cgroup = cgroups.Cgroup.create(limits.memory_mb * 1024 * 1024,
+                                            limits.max_processes + WRAPPER_TASKS) if isolation.cgroups else None
         self._proc: subprocess.Popen | None = None
         self._taps: list[_OutputTap] = []
         self._reader: protocol.MessageReader | None = None
@@ -217,6 +232,10 @@ class Sandbox:
             cmd = prefix + ["--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child", "--"] + cmd
         if shutil.which("setpriv"):  # the child dies with the grader, even a SIGKILLed grader
             cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
+        if self.cgroup is not None:
+            cmd = self.cgroup.enter_command(cmd)
+            self.cgroup.reset_peak()
+            self._memory_events_at_start = self.cgroup.memory_events()
         self._oom_kills_at_start = oom_kill_count()
         try:
             self._proc = subprocess.Popen(
@@ -249,6 +268,8 @@ class Sandbox:
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
+        if self.cgroup is not None:
+            self.cgroup.kill_all()
         if self.uid is not None:
             _kill_all_of_uid(self.uid)
         if not self.isolation.namespaces:
@@ -259,6 +280,8 @@ class Sandbox:
         for tap in self._taps:
             tap.join(timeout=2)
         shutil.rmtree(self._scratch, ignore_errors=True)
+        if self.cgroup is not None:
+            self.cgroup.close()
         if self._uid_lease:
             self._uid_lease.release()
 
@@ -328,7 +351,11 @@ class Sandbox:
             name = signal.Signals(signum).name if signum in signal.valid_signals() else str(signum)
             hint = {"SIGSEGV": " (a segmentation fault)", "SIGKILL": " (often: out of memory)",
                     "SIGXCPU": " (CPU time limit)", "SIGXFSZ": " (file size limit)"}.get(name, "")
-            if name == "SIGKILL" and oom_kills_since(self._oom_kills_at_start):
+            if name == "SIGKILL" and self._hit_own_memory_limit():
+                return ChildFailed(f"the student process went over its memory limit of "
+                                   f"{self.limits.memory_mb} MiB (shared memory and tmpfs files "
+                                   "count) and was killed")
+            if name == "SIGKILL" and (oom_kills_since(self._oom_kills_at_start) or self._killed_for_memory()):
                 return ChildFailed("the student process was killed by the kernel's out-of-memory "
                                    "killer (SIGKILL): the grading machine or container ran out of "
                                    "memory", out_of_memory=True)
@@ -336,6 +363,14 @@ class Sandbox:
         return ChildFailed(f"the student process exited with code {code} (did the code call os._exit?)")
 
     # -- helpers --
+
+    def _killed_for_memory(self) -> bool:
+        return (self.cgroup is not None
+                and self.cgroup.memory_events().oom_kills > self._memory_events_at_start.oom_kills)
+
+    def _hit_own_memory_limit(self) -> bool:
+        return (self._killed_for_memory()
+                and self.cgroup.memory_events().limit_hits > self._memory_events_at_start.limit_hits)
 
     def _child_env(self, workdir: Path) -> dict:
         n = str(self.limits.threads)
