@@ -32,7 +32,7 @@ import pytest
 from autograder.config import GradingConfig, PartConfig, load_config
 from autograder.engine.plugin import SubmissionAccess
 from autograder.engine.proxy import Session
-from autograder.engine.sandbox import Limits, Sandbox, detect_isolation
+from autograder.engine.sandbox import SandboxFactory, detect_isolation
 from autograder.engine.timing import Side, TimedComparisons, Tier, TimingVerdict
 from autograder.run import PROJECT_ROOT, REFERENCE_DIR, SUITES_DIR
 from autograder.thresholds import Thresholds, dump_thresholds, load_thresholds
@@ -125,12 +125,12 @@ def _timed_suites(device: str) -> Iterator[tuple[str, dict]]:
 
 def _calibrate_part(config: GradingConfig, part: PartConfig, timed_calls: dict,
                     thresholds: Thresholds, repeats: int, log) -> list:
-    limits = Limits(call_timeout=part.call_timeout, memory_mb=part.memory_mb,
-                    cpu_seconds=config.limits.cpu_seconds, threads=part.threads or config.limits.threads)
+    sandboxes = SandboxFactory(dataclasses.asdict(config.limits), detect_isolation(), (PROJECT_ROOT,))
+    limits = sandboxes.limits(part.call_timeout, part.memory_mb, part.threads)
     results = []
     with ExitStack() as stack:
         def side(folder: Path) -> Side:
-            sandbox = Sandbox(folder, limits, detect_isolation(), hidden_paths=(PROJECT_ROOT,))
+            sandbox = sandboxes.open(folder, limits)
             stack.callback(sandbox.close)
             session = Session(sandbox, part_timeout=3600)
             return Side(SubmissionAccess(session, part.forbid_imports, "calibration"), session)

@@ -62,7 +62,7 @@ def load_settings() -> dict:
 def check_folder(folder: Path, parts: list | None = None, options: CheckOptions = CheckOptions()):
     """Run the visible tests of ``parts`` (default: all that have some) on ``folder``."""
     from autograder.engine.results import GradeResult
-    from autograder.engine.sandbox import detect_isolation
+    from autograder.engine.sandbox import SandboxFactory, detect_isolation
     from autograder.engine.submission import SubmissionError, load_submission
 
     settings = load_settings()
@@ -81,22 +81,21 @@ def check_folder(folder: Path, parts: list | None = None, options: CheckOptions 
                                      limits["max_submission_mb"] * 2**20, limits["max_files"])
         except SubmissionError as exc:
             raise CheckError(f"{folder} cannot be read: {exc}") from None
-        hidden = (str(PACKAGE_DIR.parent), str(Path(folder).resolve().parent))
+        sandboxes = SandboxFactory(limits, isolation,
+                                   (str(PACKAGE_DIR.parent), str(Path(folder).resolve().parent)))
         for index, name in enumerate(names, start=1):
-            part_tests, summary = _check_part(index, name, settings["parts"][name], limits,
-                                              loaded.root, isolation, hidden, options)
+            part_tests, summary = _check_part(index, name, settings["parts"][name], loaded.root,
+                                              sandboxes, options)
             tests += part_tests
             summaries.append(summary)
     return GradeResult(tests=tests, parts=summaries, execution_time=time.monotonic() - started,
                        isolation=isolation.describe(), notes=loaded.notes)
 
 
-def _check_part(index: int, name: str, part: dict, limits: dict, root: Path, isolation,
-                hidden: tuple, options: CheckOptions):
+def _check_part(index: int, name: str, part: dict, root: Path, sandboxes, options: CheckOptions):
     from autograder.engine.plugin import GradingPlugin
     from autograder.engine.proxy import Session
     from autograder.engine.results import PartSummary, TestResult
-    from autograder.engine.sandbox import Limits, Sandbox
     from autograder.engine.suite_runner import SuiteError, run_suite
 
     started = time.monotonic()
@@ -106,12 +105,8 @@ def _check_part(index: int, name: str, part: dict, limits: dict, root: Path, iso
     if any(f.endswith(".py") for f in absent):  # every call then fails with the message
         session = Session(None, part["timeout"], unavailable=message)
     else:
-        sandbox = Sandbox(root, Limits(
-            call_timeout=part["call_timeout"], memory_mb=part["memory_mb"],
-            cpu_seconds=limits["cpu_seconds"], file_size_mb=limits["file_size_mb"],
-            max_processes=limits["max_processes"], max_output_kb=limits["max_output_kb"],
-            max_message_mb=limits["max_message_mb"], threads=part.get("threads") or limits["threads"]),
-            isolation, hidden)
+        sandbox = sandboxes.open(root, sandboxes.limits(part["call_timeout"], part["memory_mb"],
+                                                        part.get("threads")))
         session = Session(sandbox, part["timeout"])
     plugin = GradingPlugin(session, options, tuple(part.get("forbid_imports", ())),
                            f"the {name} part must be written with numpy only")

@@ -21,7 +21,7 @@ from autograder.engine.plugin import GradingPlugin
 from autograder.engine.proxy import Session
 from autograder.engine.memory import memory_limit_mb, oom_kill_count, oom_kills_since
 from autograder.engine.results import GradeResult, PartSummary, TestResult
-from autograder.engine.sandbox import Isolation, Limits, Sandbox, detect_isolation
+from autograder.engine.sandbox import Limits, SandboxFactory, detect_isolation
 from autograder.engine.submission import SubmissionError, load_submission
 from autograder.engine.suite_runner import SuiteError, run_suite
 from autograder.thresholds import load_thresholds
@@ -76,10 +76,11 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
             root, notes, unreadable = loaded.root, loaded.notes, None
         except SubmissionError as exc:
             root, notes, unreadable = None, [], f"The submission could not be read: {exc}"
-        hidden = _hidden_paths(Path(source), options, config)
+        sandboxes = SandboxFactory(dataclasses.asdict(config.limits), isolation,
+                                   _hidden_paths(Path(source), options, config))
         for index, part in enumerate(selected, start=1):
             part_tests, summary, entries = _grade_part(index, part, root, unreadable, config,
-                                                       isolation, options, hidden)
+                                                       sandboxes, options)
             tests += part_tests
             summaries.append(summary)
             leaderboard += entries
@@ -142,21 +143,15 @@ def _stub_functions(parts: list) -> dict:
 
 
 def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str | None,
-                config: GradingConfig, isolation: Isolation, options: RunOptions, hidden: tuple):
+                config: GradingConfig, sandboxes: SandboxFactory, options: RunOptions):
     started = time.monotonic()
     missing = unreadable or _missing_files_message(part, root)
     code_missing = root is None or any(not (root / f).is_file() for f in part.files if f.endswith(".py"))
-    limits = Limits(call_timeout=options.call_timeout or part.call_timeout, memory_mb=part.memory_mb,
-                    cpu_seconds=config.limits.cpu_seconds, file_size_mb=config.limits.file_size_mb,
-                    max_processes=config.limits.max_processes,
-                    max_output_kb=config.limits.max_output_kb,
-                    max_message_mb=config.limits.max_message_mb,
-                    threads=part.threads or config.limits.threads)
-    sandbox = None if code_missing else Sandbox(root, limits, isolation, hidden,
-                                                _package_paths(part.forbid_imports))
+    limits = sandboxes.limits(options.call_timeout or part.call_timeout, part.memory_mb, part.threads)
+    sandbox = None if code_missing else sandboxes.open(root, limits, _package_paths(part.forbid_imports))
     session = Session(sandbox, part.timeout, unavailable=missing if code_missing else None)
     thresholds = load_thresholds(Path(options.thresholds) if options.thresholds else None)
-    reference = _reference_session(part, limits, isolation, hidden)
+    reference = _reference_session(part, limits, sandboxes)
     plugin = GradingPlugin(session, options, part.forbid_imports,
                            f"the {part.name} part must be written with numpy only", config=config,
                            reference=reference, timing_policy=thresholds.policy)
@@ -176,8 +171,7 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
     return tests, summary, list(plugin.leaderboard_entries.values())
 
 
-def _reference_session(part: PartConfig, limits: Limits, isolation: Isolation,
-                       hidden: tuple) -> Session | None:
+def _reference_session(part: PartConfig, limits: Limits, sandboxes: SandboxFactory) -> Session | None:
     """The reference's copies of the part's files in a sandbox like the student's, for timed tests
     to compare against (None when reference/ has none). Its process starts only when used."""
     files = [REFERENCE_DIR / name for name in part.files if (REFERENCE_DIR / name).is_file()]
@@ -186,7 +180,7 @@ def _reference_session(part: PartConfig, limits: Limits, isolation: Isolation,
     folder = Path(tempfile.mkdtemp(prefix=f"grade-reference-{part.name}-"))
     for path in files:
         shutil.copyfile(path, folder / path.name)
-    return Session(Sandbox(folder, limits, isolation, hidden), part.timeout)
+    return Session(sandboxes.open(folder, limits), part.timeout)
 
 
 def _package_paths(names: tuple) -> tuple:

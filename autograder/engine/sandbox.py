@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import cgroups
@@ -113,6 +114,31 @@ def detect_isolation(allow_namespaces: bool = True) -> Isolation:
                 return Isolation(mode, switch_user=(mode == "namespaces+user"), cgroups=with_cgroups)
     # Without mount namespaces the child can only switch user if it can still read Python.
     return Isolation("process", switch_user=root and python_readable_by_others(), cgroups=with_cgroups)
+
+
+@dataclasses.dataclass(frozen=True)
+class SandboxFactory:
+    """The one way to start student code: every command that runs it (``grade run``, ``grade
+    check``, ``grade calibrate``) makes its sandboxes here, with the configured limits.
+
+    ``general``: the configuration's process limits (grading.toml's ``[limits]`` as a mapping,
+    or the handout's ``check.toml``); each ``Limits`` field found there is used, the rest keep
+    their defaults. ``hidden``: paths no sandbox of this run may see.
+    """
+
+    general: Mapping
+    isolation: Isolation
+    hidden: tuple = ()
+
+    def limits(self, call_timeout: float, memory_mb: int, threads: int | None = None) -> Limits:
+        """A part's limits: its call time-out, memory and threads over the general limits."""
+        shared = {f.name: self.general[f.name] for f in dataclasses.fields(Limits) if f.name in self.general}
+        return Limits(**{**shared, "call_timeout": call_timeout, "memory_mb": memory_mb,
+                         "threads": threads or shared.get("threads", Limits.threads)})
+
+    def open(self, root: Path, limits: Limits, denied: tuple = ()) -> Sandbox:
+        """A sandbox over ``root`` (its child starts at the first request)."""
+        return Sandbox(root, limits, self.isolation, self.hidden, denied)
 
 
 class ChildFailed(Exception):
