@@ -119,25 +119,58 @@ def package() -> None:
     """Build what a course platform runs (see docs/deployment.md)."""
 
 
+class PackageInputError(click.ClickException):
+    """A package cannot be built from what was given: one line naming it, exit code 2."""
+
+    exit_code = 2
+
+
+SELF_TEST_HELP = "Skip grading the reference through the package (it must get full marks)."
+
+
 @package.command()
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
               show_default=True)
 @click.option("--part", "parts", multiple=True, help="Grade only this part (repeatable); default: all.")
+@click.option("--cifar-data", "cifar10_dir", type=click.Path(path_type=Path),
+              help="Folder holding cifar-10-batches-py: its test batch goes into the zip (no network needed).")
+@click.option("--with-cifar-data", is_flag=True,
+              help="setup.sh downloads CIFAR-10 into /autograder/data when Gradescope builds the image.")
 @click.option("--with-cuda-torch", is_flag=True, help="setup.sh installs the CUDA torch build (default: CPU).")
-@click.option("--with-cifar-data", is_flag=True, help="setup.sh downloads CIFAR-10 into /autograder/data.")
 @click.option("--torch-version", help="torch version setup.sh pins (default: the one installed here).")
-def gradescope(output: Path, parts: tuple, with_cuda_torch: bool, with_cifar_data: bool,
-               torch_version: str | None) -> None:
-    """Build the autograder.zip to upload on Gradescope's "Configure Autograder" page."""
-    from autograder.package.gradescope import GradescopeOptions, PackageError, build_gradescope_zip
+@click.option("--no-self-test", is_flag=True, help=SELF_TEST_HELP)
+def gradescope(output: Path, parts: tuple, cifar10_dir: Path | None, with_cifar_data: bool,
+               with_cuda_torch: bool, torch_version: str | None, no_self_test: bool) -> None:
+    """Build the autograder.zip to upload on Gradescope's "Configure Autograder" page, then grade
+    the reference with it as Gradescope would (offline, set-up skipped)."""
+    from autograder.package.gradescope import (GradescopeOptions, PackageError, build_gradescope_zip,
+                                               prove_gradescope_zip)
 
-    options = GradescopeOptions(parts=parts, cuda_torch=with_cuda_torch, cifar_data=with_cifar_data,
-                                torch_version=torch_version)
+    if with_cifar_data and not no_self_test:
+        raise PackageInputError("--with-cifar-data: the self-test cannot download CIFAR-10 as setup.sh "
+                                "will; bundle it with --cifar-data DIR instead, or add --no-self-test")
+    options = GradescopeOptions(parts=parts, cuda_torch=with_cuda_torch, cifar10_dir=cifar10_dir,
+                                download_cifar10=with_cifar_data, torch_version=torch_version)
     try:
         names = build_gradescope_zip(output, options)
     except PackageError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise PackageInputError(str(exc)) from None
     click.echo(f"wrote {output} ({len(names)} files, {output.stat().st_size / 1024:.0f} KiB)")
+    if no_self_test:
+        return
+    click.echo("self-test: grading the reference with the zip, as Gradescope would ...")
+    _prove(prove_gradescope_zip, output)
+
+
+def _prove(prove, *args) -> None:
+    """Run a package's self-test; a reference short of full marks fails the command (exit 1)."""
+    from autograder.package.selftest import SelfTestFailed
+
+    try:
+        proof = prove(*args)
+    except SelfTestFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(proof.summary())
 
 
 @package.command()

@@ -67,7 +67,7 @@ class CIFAR10CorruptError(CIFAR10DataError):
 # --------------------------------------------------------------------------- finding the files
 
 
-def find_data_dir(explicit: str | Path | None = None) -> Path:
+def find_data_dir(explicit: str | Path | None = None, split: str | None = None) -> Path:
     """Return the directory that directly holds the CIFAR-10 batch files.
 
     The first location that is *given* wins; a later one is never a silent fallback for a
@@ -78,18 +78,21 @@ def find_data_dir(explicit: str | Path | None = None) -> Path:
     3. ``./data`` (relative to the current working directory).
 
     Each may name either the parent directory (``data/``) or the ``cifar-10-batches-py``
-    directory itself. All seven standard files must be present.
+    directory itself. All seven standard files must be present, or, with ``split``, that
+    split's files only (grading reads ``test_batch`` alone, which is all a Gradescope
+    package carries).
 
     Raises:
         CIFAR10NotFoundError: the chosen location lacks some of the files; the message names
             the directory searched, where it came from, and the missing files.
     """
+    required = ALL_FILES if split is None else SPLIT_FILES[split]
     if explicit is not None:
-        return _resolve_batches_dir(Path(explicit), ALL_FILES, source="the argument given")
+        return _resolve_batches_dir(Path(explicit), required, source="the argument given")
     env_value = os.environ.get(ENV_VAR, "")
     if env_value:
-        return _resolve_batches_dir(Path(env_value), ALL_FILES, source=f"${ENV_VAR}")
-    return _resolve_batches_dir(DEFAULT_DIR, ALL_FILES, source="the default ./data")
+        return _resolve_batches_dir(Path(env_value), required, source=f"${ENV_VAR}")
+    return _resolve_batches_dir(DEFAULT_DIR, required, source="the default ./data")
 
 
 def _resolve_batches_dir(root: Path, required: tuple[str, ...], source: str) -> Path:

@@ -1,4 +1,5 @@
-"""The Gradescope package end to end: build the zip, lay it out as Gradescope does, run it.
+"""The Gradescope package end to end: build the zip, lay it out as Gradescope does, run it, and
+the zip's own self-test (``grade package gradescope``), with CIFAR-10 bundled or refused.
 
 Each run unpacks the zip into a temporary root shaped like ``/autograder/`` (source/, submission/,
 results/, run_autograder) and runs ``run_autograder`` with ``AUTOGRADER_ROOT`` pointing there and
@@ -9,6 +10,8 @@ privilege drop and the root-only source stand between student code and the hidde
 """
 import json
 import os
+import pickle
+import re
 import shutil
 import stat
 import subprocess
@@ -18,13 +21,19 @@ import zipfile
 from pathlib import Path
 
 import jsonschema
+import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from autograder.config import load_config
 from autograder.engine.sandbox import detect_isolation, python_readable_by_others
 from autograder.examples import REFERENCE_DIR, build_submission
 from autograder.package import gradescope
-from autograder.package.gradescope import GradescopeOptions, PackageError, build_gradescope_zip
+from autograder.package.gradescope import (BUNDLED_TEST_BATCH, GradescopeOptions, PackageError,
+                                           build_gradescope_zip, prove_gradescope_zip)
+from autograder.package.selftest import SelfTestFailed, unzip_with_modes
+from cli import main
+from reference.cifar10_data import BATCHES_DIRNAME, load_cifar10, write_fake_cifar10
 
 SCHEMA = json.loads((Path(__file__).parents[1] / "schemas" / "gradescope_results.schema.json").read_text())
 PART = "shapes"  # the fastest part; the package's plumbing is the same for every part
@@ -103,7 +112,7 @@ def container(package_zip):
         root = Path(tempfile.mkdtemp(prefix="autograder-root-"))
         roots.append(root)
         root.chmod(0o755)
-        _unzip_like_gradescope(package_zip, root / "source")
+        unzip_with_modes(package_zip, root / "source")
         shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
         (root / "results").mkdir()
         write_submission(root / "submission", root)
@@ -121,14 +130,6 @@ def container(package_zip):
     yield run
     for root in roots:
         shutil.rmtree(root, ignore_errors=True)
-
-
-def _unzip_like_gradescope(archive: Path, dest: Path) -> None:
-    """Extract with the modes the zip records, as ``unzip`` does (zipfile alone drops them)."""
-    with zipfile.ZipFile(archive) as zf:
-        for info in zf.infolist():
-            target = Path(zf.extract(info, dest))
-            target.chmod((info.external_attr >> 16) & 0o777)
 
 
 def _shell_only_path(root: Path) -> str:
@@ -166,7 +167,7 @@ def buggy_scores(package_zip) -> dict:
     holder = {}
     root = Path(tempfile.mkdtemp(prefix="autograder-root-"))
     try:
-        _unzip_like_gradescope(package_zip, root / "source")
+        unzip_with_modes(package_zip, root / "source")
         (root / "results").mkdir()
         _buggy(root / "submission", root)
         env = {"AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable,
@@ -193,7 +194,8 @@ def test_zip_holds_the_scripts_the_grader_and_the_reference(package_zip):
     assert shipped_reference <= names  # weights included, when they exist
     assert not any(n.startswith("tests/") or "__pycache__" in n or n.endswith(".pyc") for n in names)
     assert "GRADE_PARTS=shapes" in settings and "download.pytorch.org/whl/cpu" in settings
-    assert "FETCH_CIFAR10=0" in settings and "torch==" in settings
+    assert "CIFAR10_DATA=''" in settings and "torch==" in settings
+    assert not any(n.startswith("data/") for n in names)
     assert "torch" not in requirements.split("\n", 1)[1] and "numpy==" in requirements
 
 
@@ -206,13 +208,13 @@ def test_scripts_are_valid_bash(package_zip, tmp_path, script):
 
 def test_options_reach_setup_sh(tmp_path):
     path = tmp_path / "cuda.zip"
-    build_gradescope_zip(path, GradescopeOptions(parts=(PART,), cuda_torch=True, cifar_data=True,
-                                                 torch_version="2.4.1"))
+    build_gradescope_zip(path, GradescopeOptions(parts=("cifar10",), cuda_torch=True,
+                                                 download_cifar10=True, torch_version="2.4.1"))
     with zipfile.ZipFile(path) as zf:
         settings = zf.read("package_settings.sh").decode()
     assert "TORCH_REQUIREMENT=torch==2.4.1" in settings
     assert "TORCH_INDEX_URL=''" in settings  # PyPI: its Linux wheels are the CUDA build
-    assert "FETCH_CIFAR10=1" in settings
+    assert "CIFAR10_DATA=download" in settings
 
 
 def test_unknown_parts_and_parts_without_a_suite_are_refused(tmp_path, monkeypatch):
@@ -260,3 +262,98 @@ def test_hostile_gains_nothing_and_its_attacks_fail(container, buggy_scores, kin
     assert set(os.listdir(root / "results")) == {"results.json"}
     if AS_ROOT:  # the privilege drop is in force, and said so
         assert "running as an unprivileged user" in results["output"]
+
+
+# --------------------------------------------------------------------------- CIFAR-10 and the self-test
+
+STANDIN_IMAGES = 100
+# Logits: the stand-in keeps images whose top class leads by this much, far above the float noise
+# between this process and the sandbox (thread counts differ), so both see the same top class.
+MARGIN = 0.5
+REFUSAL = ("Error: the cifar10 part needs the CIFAR-10 test set and Gradescope grades without network: "
+           "pass --cifar-data DIR (DIR holds cifar-10-batches-py) to put it in the zip, --with-cifar-data "
+           "to download it when the image is built, or leave the part out (--part shapes --part layers "
+           "--part fast_layers)\n")
+
+
+def write_cifar10_standin(folder: Path) -> Path:
+    """A small CIFAR-10 stand-in: only ``test_batch``, in the on-disk format, labelled by the
+    reference model's own confident predictions; returns the folder holding cifar-10-batches-py.
+
+    Real CIFAR-10 is not in a fresh clone, and the reference weights, trained on it, classify
+    synthetic images no better than chance. Labelled by the reference itself, the stand-in gives
+    the reference 100% and any other model about chance, at the shipped accuracy tiers. So it
+    proves the package's plumbing (the data is bundled, found, read and every tier graded), not
+    the model's CIFAR-10 accuracy: the instructor's own run with the real data shows that.
+    """
+    import torch
+
+    from reference import cifar10
+
+    scratch = write_fake_cifar10(folder / "scratch", n_train_per_batch=1, n_test=4 * STANDIN_IMAGES)
+    images, _ = load_cifar10(scratch, "test")
+    shutil.rmtree(folder / "scratch")
+    model = cifar10.build_model()
+    model.load_state_dict(torch.load(REFERENCE_DIR / "cifar10.pt", weights_only=True))
+    with torch.inference_mode():
+        logits = model.eval()(torch.from_numpy(images).float().div(255)).numpy()
+    top_two = np.sort(logits, axis=1)[:, -2:]
+    confident = np.flatnonzero(top_two[:, 1] - top_two[:, 0] > MARGIN)[:STANDIN_IMAGES]
+    assert len(confident) == STANDIN_IMAGES, "too few confidently classified images; draw more"
+    batches = folder / "data" / BATCHES_DIRNAME
+    batches.mkdir(parents=True)
+    with open(batches / "test_batch", "wb") as f:
+        pickle.dump({"data": images[confident].reshape(STANDIN_IMAGES, -1),
+                     "labels": [int(label) for label in logits[confident].argmax(axis=1)]}, f, protocol=2)
+    return folder / "data"
+
+
+def package_command(*args):
+    return CliRunner().invoke(main, ["package", "gradescope", *map(str, args)])
+
+
+def test_without_cifar10_data_the_cifar10_part_is_refused_in_one_line(tmp_path):
+    result = package_command("--output", tmp_path / "autograder.zip")
+    assert (result.exit_code, result.stderr, result.stdout) == (2, REFUSAL, "")
+    assert not (tmp_path / "autograder.zip").exists()
+
+
+@pytest.mark.parametrize("folder, complaint", [
+    ("missing", "no such folder"),
+    ("empty", "no cifar-10-batches-py/test_batch in it (torchvision's CIFAR-10 layout)"),
+])
+def test_a_bad_cifar10_folder_is_refused_in_one_line(tmp_path, folder, complaint):
+    (tmp_path / "empty").mkdir()
+    result = package_command("--cifar-data", tmp_path / folder, "--output", tmp_path / "autograder.zip")
+    assert (result.exit_code, result.stderr) == (2, f"Error: --cifar-data {tmp_path / folder}: {complaint}\n")
+
+
+def test_only_the_test_batch_is_bundled_and_run_autograder_is_pointed_at_it(tmp_path):
+    data = write_fake_cifar10(tmp_path / "data", n_train_per_batch=2, n_test=10).parent
+    path = tmp_path / "autograder.zip"
+    build_gradescope_zip(path, GradescopeOptions(parts=("cifar10",), cifar10_dir=data))
+    with zipfile.ZipFile(path) as zf:
+        names = set(zf.namelist())
+        settings = zf.read("package_settings.sh").decode()
+        bundled = zf.read(BUNDLED_TEST_BATCH)
+    assert bundled == (data / BATCHES_DIRNAME / "test_batch").read_bytes()
+    assert {n for n in names if n.startswith("data/")} == {BUNDLED_TEST_BATCH}
+    assert "CIFAR10_DATA=bundled" in settings
+
+
+@pytest.mark.slow
+def test_zip_with_a_cifar10_stand_in_gives_the_reference_full_marks_in_its_self_test(tmp_path):
+    data = write_cifar10_standin(tmp_path / "standin")
+    result = package_command("--part", "cifar10", "--cifar-data", data, "--output", tmp_path / "autograder.zip")
+    assert result.exit_code == 0, result.output
+    points = load_config().parts["cifar10"].points
+    assert re.search(rf"^self-test passed: the reference got {points:g}/{points:g} through .*autograder.zip "
+                     r"\(cifar10\) in \d+ s$", result.stdout, re.MULTILINE), result.stdout
+
+
+@pytest.mark.slow
+def test_self_test_refuses_a_reference_short_of_full_marks(package_zip, monkeypatch):
+    """The self-test reads the grade, not the exit code: a buggy "reference" is caught."""
+    monkeypatch.setattr(gradescope, "build_submission", lambda which, dest: _buggy(dest, dest.parent))
+    with pytest.raises(SelfTestFailed, match=r"below full marks: .*same_padding"):
+        prove_gradescope_zip(package_zip)

@@ -16,6 +16,7 @@ from reference.cifar10_data import (
     BATCHES_DIRNAME,
     CIFAR10_LABELS,
     ENV_VAR,
+    SPLIT_FILES,
     CIFAR10CorruptError,
     CIFAR10DataError,
     CIFAR10NotFoundError,
@@ -260,3 +261,11 @@ def test_find_data_dir_needs_all_files(fake_copy: Path) -> None:
         find_data_dir(fake_copy)
 
 
+
+
+def test_find_data_dir_for_one_split_needs_only_its_files(fake_copy: Path) -> None:
+    for name in SPLIT_FILES["train"] + ("batches.meta",):
+        (fake_copy / name).unlink()
+    assert find_data_dir(fake_copy, "test") == fake_copy
+    with pytest.raises(CIFAR10NotFoundError, match="data_batch_1"):
+        find_data_dir(fake_copy, "train")

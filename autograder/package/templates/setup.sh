@@ -2,7 +2,8 @@
 # Gradescope runs this once, as root, when it builds the autograder image (with internet access).
 # It installs Python >= 3.11, a virtual environment at $ROOT/venv holding the grader's pinned
 # dependencies and this project, and, when the package was built with --with-cifar-data,
-# CIFAR-10 into $ROOT/data. What was chosen at build time is in package_settings.sh.
+# CIFAR-10 into $ROOT/data (with --cifar-data the test batch is in the zip instead). What was
+# chosen at build time is in package_settings.sh.
 set -euo pipefail
 
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
@@ -45,7 +46,7 @@ fi
 # world-readable site-packages; --no-deps because everything it needs is installed above.
 "$VENV/bin/pip" install --quiet --no-deps -e "$SOURCE"
 
-if [ "$FETCH_CIFAR10" = 1 ]; then
+if [ "$CIFAR10_DATA" = download ]; then
     mkdir -p "$DATA_DIR"
     archive="$DATA_DIR/cifar-10-python.tar.gz"
     "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
