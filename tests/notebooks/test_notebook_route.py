@@ -1,16 +1,28 @@
-"""A notebook handed in to ``grade run``: graded like the .py files of its functions.
+"""A notebook handed in to ``grade run`` or the Gradescope zip: graded like the .py files of its
+functions. (``grade batch``: tests/batch/test_batch.py grades a notebook among its class.)
 
 The numpy parts only: CIFAR-10 needs data that the tests do not have (as in tests/suites/).
 """
+import importlib.util
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from autograder.config import load_config
-from autograder.run import grade_submission
+from autograder.package.gradescope import GradescopeOptions, build_gradescope_zip
+from autograder.engine.submission import load_submission
+from autograder.package.notebook_parts import QUESTIONS
+from autograder.run import PROJECT_ROOT, expected_functions, grade_submission
 from cli import main
-from tests.notebooks.build import NUMPY_PARTS, module_source, notebook_json, reference_cells
+from tests.notebooks.build import NUMPY_PARTS, REFERENCE, module_source, notebook_json, reference_cells
 
 CONFIG = load_config()
 # A bug the layers suite sees (no clamp below zero), so that a patch could only have hidden it.
@@ -37,6 +49,34 @@ def test_a_notebook_of_the_reference_gets_full_marks_through_grade_run(tmp_path)
     assert all(t["status"] == "passed" for t in results["tests"])
     assert "Graded the notebook mine.ipynb without running it: wrote shapes.py" in results["output"]
     assert "Top-level code in cell 9 of mine.ipynb was not run or graded" in results["output"]
+
+
+@pytest.mark.slow
+def test_a_notebook_beside_cifar10_pt_gets_full_marks_through_the_gradescope_zip():
+    """The zip run as Gradescope runs it (set-up skipped: this environment stands in for it) on
+    a submission of the notebook and cifar10.pt, graded on shapes (the zip's plumbing is the
+    same for every part; CIFAR-10 needs data the tests do not have)."""
+    root = Path(tempfile.mkdtemp(prefix="autograder-root-"))  # world-traversable, like /autograder
+    try:
+        root.chmod(0o755)
+        build_gradescope_zip(root / "autograder.zip", GradescopeOptions(parts=("shapes",)))
+        with zipfile.ZipFile(root / "autograder.zip") as archive:
+            archive.extractall(root / "source")
+        (root / "source" / "run_autograder").chmod(0o755)  # zipfile does not restore modes
+        (root / "submission").mkdir()
+        (root / "submission" / "mine.ipynb").write_text(notebook_json(reference_cells()))
+        shutil.copyfile(REFERENCE / "cifar10.pt", root / "submission" / "cifar10.pt")
+        env = {"AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable,
+               "PATH": os.environ["PATH"], "LANG": "C.UTF-8"}
+        done = subprocess.run([str(root / "source" / "run_autograder")], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stdout + done.stderr
+        results = json.loads((root / "results" / "results.json").read_text())
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert results["score"] == pytest.approx(CONFIG.parts["shapes"].points)
+    assert all(t["status"] == "passed" for t in results["tests"]) and len(results["tests"]) > 5
+    assert "Graded the notebook mine.ipynb without running it: wrote shapes.py" in results["output"]
 
 
 @pytest.mark.slow
@@ -68,11 +108,24 @@ def _scores(source) -> dict:
 def test_readme_counts_the_functions_each_route_grades():
     """README's route table: the engine grades every stub function, otter and nbgrader the
     notebook questions; the counts there follow the stubs and ``notebook_parts.QUESTIONS``."""
-    from autograder.package.notebook_parts import QUESTIONS
-    from autograder.run import PROJECT_ROOT, expected_functions
-
     total = sum(len(fs) for part in CONFIG.parts.values() for fs in expected_functions(part).values())
     readme = (PROJECT_ROOT / "README.md").read_text()
     assert f"| all {total} functions of the {len(CONFIG.parts)} parts" in readme
     assert readme.count(f"| {len(QUESTIONS)} of the {total} functions") == 1
     assert readme.count(f"| the same {len(QUESTIONS)} functions") == 1
+
+
+def test_the_cifar10_part_written_from_a_notebook_loads_the_reference_weights(tmp_path):
+    """CIFAR-10 is not graded here (no data); what the notebook route adds for it is the file:
+    the reference's classes, constants and private helpers all reach cifar10.py, whose model
+    takes the reference's weights key for key."""
+    torch = pytest.importorskip("torch")
+    notebook = tmp_path / "mine.ipynb"
+    notebook.write_text(notebook_json(reference_cells(("cifar10",))))
+    loaded = load_submission(notebook, tmp_path / "out", ["cifar10.py", "cifar10.pt"], 2**20, 10,
+                             notebook_functions=expected_functions(CONFIG.parts["cifar10"]))
+    spec = importlib.util.spec_from_file_location("notebook_cifar10", loaded.root / "cifar10.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    weights = torch.load(REFERENCE / "cifar10.pt", weights_only=True)
+    module.build_model().load_state_dict(weights)  # strict: raises on any missing or extra key
