@@ -194,14 +194,14 @@ class StudentFunction:
     def call(self, args: tuple, kwargs: dict | None = None, check_mutation: bool = False,
              repeat: int = 1, discard: bool = False, timeout: float | None = None,
              sync: str | None = None, cpus: tuple | None = None,
-             vary: int | None = None, vary_start: int = 0) -> CallResult:
+             timed: dict | None = None) -> CallResult:
         """Run the function in the sandbox; ``check_mutation`` reports in-place edits of arrays.
 
         ``sync`` names a device ("cuda") whose queued work the child waits for after the last of
         the ``repeat`` runs, so that a reply means the work is done; ``cpus`` pins the runs to
-        those CPUs; ``vary`` (a seed) gives each of the ``repeat`` runs an input of its own, one
-        element of the first array argument changed, so that no run can reuse an earlier one's
-        result; ``vary_start`` numbers the first run (all for ``engine.timing``).
+        those CPUs; ``timed`` (``engine.arena.Arena.request``) gives each of the ``repeat`` runs an
+        input of its own from memory the grader owns, where the runs leave their results (all
+        for ``engine.timing``).
         """
         m = self.module
         session = m._session
@@ -213,8 +213,7 @@ class StudentFunction:
                   "args": encoded_args, "kwargs": encoded_kwargs,
                   "opaque": m._opaque.get(self.name), "check_mutation": check_mutation,
                   "repeat": repeat, "discard": discard, "sync": sync,
-                  "cpus": list(cpus) if cpus is not None else None, "vary": vary,
-                  "vary_start": vary_start}
+                  "cpus": list(cpus) if cpus is not None else None, "timed": timed}
         reply, out = session.request(header, buffers, label, timeout)
         try:
             value = protocol.decode(reply["value"], out, session.make_handle) if "value" in reply else None

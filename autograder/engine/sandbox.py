@@ -224,6 +224,16 @@ class Sandbox:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The child's first process, the root of its process tree (``engine.guard``)."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def scratch(self) -> Path:
+        """A folder the child sees at the same path and may write (``engine.arena``)."""
+        return self._scratch
+
     def start(self) -> None:
         self.kill()
         self.incarnation += 1

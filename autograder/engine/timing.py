@@ -25,38 +25,48 @@ How a verdict is reached, and why:
   rounds instead of deciding the verdict. A ratio still near a tier's bound is re-measured
   with more rounds before the verdict, so noise decides as little as possible.
 
-* Every repeat runs on an input of its own: before each run the child changes one element of
-  the first array argument (a different one each run, by a seed that differs per request) and
-  restores it after, so a function that caches its results by input computes every run. The
-  timed runs' results are dropped in the child; so that handing back an earlier result (keyed
-  by the array's identity) does not pay either, one more request like the timed ones keeps its
-  last run's result after the verdict, and it must equal an untimed call's on a copy of that
-  very input.
-
-Known limits: student code shares its process with the child-side synchronisation, so a
-submission written against this grader's own runtime could patch that out; and the check of
-results looks at one run per verdict, so a function that hands back stale results only now and
-then may slip through (gaining accordingly less). Both are deliberate cheating, not the clock
-patches a timing harness must shrug off.
+* Every run of a timed request gets a whole input of its own (the first float or image array
+  argument), drawn in this process from a generator seeded by a secret the child never sees,
+  and written into memory this process owns (``engine.arena``) just before the request; each
+  run leaves its results there. Right after each reply this process copies the results of a
+  few runs chosen by the same secret (``checked_runs`` per verdict, a uniform sample of all the
+  runs, plus the very last run), and after the verdict holds each against an untimed call on
+  that run's input: the reference's (or, for a model, the student's own). One mismatch, and the
+  comparison earns no speed points. So caching results on the rest of the input gains nothing
+  (every input is new), a submission that patches this grader's child-side loop to skip runs
+  is caught unless it guessed which runs are checked (skipping a fraction f of the runs passes
+  with probability (1 - f) ** checked_runs, and never the last), and results written after the
+  reply come too late. The arena holds at most ``arena_mb`` per side, which caps the repeats.
+* While the reference is timed (and while the student's inputs are written), everything of the
+  submission is stopped (``engine.guard``: its cgroup frozen, else every process of it sent
+  ``SIGSTOP``), so processes it left behind cannot slow the reference only. Where the kernel
+  counts the sandboxes' CPU time (cgroups), each side's CPU seconds per wall-clock second are
+  compared: the reference getting much less of the CPU than the student (something starved
+  it), or the student using more CPUs than it may, is re-measured, and if it persists the
+  verdict takes the lower credit of the wall-clock ratio and the CPU-time ratio. The verdict
+  names the guard that was in force and whether CPU time was cross-checked.
 
 The clock, the timed calls and the device are injected (``Clock``, ``TimedCall``, ``Device``), so
 the verdict logic is tested on synthetic timings without a GPU and without flaky sleeps.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import gc
-import itertools
 import math
 import os
+import secrets
 import statistics
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from .arena import Arena, varied_position, with_outputs
 from .childside.protocol import Handle
+from .guard import SandboxGuard
 from .proxy import Session, StudentFunction
 
 # Each side's median lies between the order statistics that _median_interval picks with at
@@ -98,10 +108,16 @@ class MeasurementPlan:
     near_threshold: float = _key(0.15, "The ratio's confidence interval must clear every tier's "
                                        "bound by this fraction to settle the tier; else it is "
                                        "re-measured.")
+    checked_runs: int = _key(4, "Timed runs whose results are checked after the verdict, chosen "
+                                "at random by a secret (the last run is checked as well).")
+    arena_mb: int = _key(64, "Most MiB of inputs and results a timed request may hold for each "
+                             "side (it caps the repeats of a request).")
 
     def __post_init__(self) -> None:
-        if min(self.min_rounds, self.max_rounds, self.max_repeat) < 1 or self.warmup_rounds < 0:
-            raise ValueError("rounds and repeats must be at least 1 (warm-up rounds at least 0)")
+        if min(self.min_rounds, self.max_rounds, self.max_repeat, self.arena_mb) < 1 \
+                or min(self.warmup_rounds, self.checked_runs) < 0:
+            raise ValueError("rounds, repeats and arena_mb must be at least 1 (warm-up rounds "
+                             "and checked_runs at least 0)")
         if self.remeasure_rounds < 0 or self.measurement_s <= 0 or self.budget_s <= 0:
             raise ValueError("remeasure_rounds must be >= 0, measurement_s and budget_s > 0")
         if not (0 < self.stability < 1 and 0 <= self.near_threshold < 1):
@@ -172,43 +188,91 @@ def device_named(name: str) -> Device:
     raise ValueError(f"unknown device {name!r}; expected cpu or cuda")
 
 
-class TimedCall(Protocol):
+class TimedCall:
+    """What the harness times. ``run`` is timed; ``prepare`` (before) and ``collect`` (right
+    after) are not. ``paused()`` keeps the side's processes stopped while the other side is
+    timed; ``cpu_seconds()`` is the kernel's count of the side's CPU time (None if unknown)."""
+
+    capacity: int | None = None  # most runs in one request (None: no limit but the plan's)
+    guard: str = ""  # how ``paused`` stops the side, in words for the report
+
+    def prepare(self, repeat: int) -> None:
+        """Untimed set-up of the next ``run(repeat)``."""
+
     def run(self, repeat: int) -> None:
         """Run the timed code ``repeat`` times; return once it, device work included, is done."""
+        raise NotImplementedError
+
+    def collect(self, repeat: int) -> None:
+        """Untimed, right after ``run``: keep what is checked later."""
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        yield
+
+    def cpu_seconds(self) -> float | None:
+        return None
 
 
-class SandboxedCall:
-    """A function of a sandboxed module, called on staged inputs, its results dropped in the
-    child, optionally pinned to some CPUs. Every run gets an input of its own (one element of
-    the first array argument changed, differently in every run of every request), so caching
-    results by input gains nothing."""
+class SandboxedCall(TimedCall):
+    """A function of a sandboxed module, called on staged inputs, optionally pinned to some
+    CPUs. With an ``arena`` every run gets an input of its own and leaves its results there;
+    ``checked_runs`` of them (chosen at random, a uniform sample of every run of every request)
+    and the last run are kept for ``checked()``."""
 
     def __init__(self, function: StudentFunction, args: tuple, kwargs: dict | None = None,
-                 device: Device = CPU, timeout: float | None = None,
-                 cpus: tuple | None = None, unstaged: tuple | None = None) -> None:
+                 device: Device = CPU, timeout: float | None = None, cpus: tuple | None = None,
+                 arena: Arena | None = None, guard: SandboxGuard | None = None,
+                 checked_runs: int = 0) -> None:
         self.function, self.args, self.kwargs = function, tuple(args), dict(kwargs or {})
         self.device, self.timeout, self.cpus = device, timeout, cpus
-        # (args, kwargs) as this process holds them: check_runs sends fresh copies of them
-        self.unstaged = unstaged if unstaged is not None else (self.args, self.kwargs)
-        self._requests = itertools.count(1)
+        self.arena, self.sandbox_guard, self.checked_runs = arena, guard, checked_runs
+        self.capacity = arena.capacity if arena is not None else None
+        self.guard = guard.kind if guard is not None else ""
+        self._secret = np.random.default_rng(secrets.randbits(128))  # never leaves this process
+        self._kept: list = []  # (input, outputs) of the runs sampled so far
+        self._last = None
+        self._runs_seen = 0
+
+    def prepare(self, repeat: int) -> None:
+        if self.arena is not None:
+            self.arena.fill(self._secret, repeat)
 
     def run(self, repeat: int) -> None:
         self.function.call(self.args, self.kwargs, repeat=repeat, discard=True,
                            timeout=self.timeout, sync=self.device.sync, cpus=self.cpus,
-                           vary=next(self._requests))
+                           timed=self.arena.request() if self.arena is not None else None)
 
-    def check_runs(self, repeat: int, check: Callable[[Any, Any], None]) -> None:
-        """Make one more request like the timed ones, but keep its last run's result, and hold
-        it against an untimed call on a fresh copy of that run's input: a function that hands
-        back earlier results when timed (whatever the input) gives itself away. ``check(kept,
-        fresh)`` raises ``AssertionError`` when they differ."""
-        seed = next(self._requests)
-        kept = self.function.call(self.args, self.kwargs, repeat=repeat, timeout=self.timeout,
-                                  sync=self.device.sync, cpus=self.cpus, vary=seed).value
-        args, kwargs = self.unstaged
-        fresh = self.function.call(args, kwargs, timeout=self.timeout, sync=self.device.sync,
-                                   cpus=self.cpus, vary=seed, vary_start=repeat - 1).value
-        check(kept, fresh)
+    def collect(self, repeat: int) -> None:
+        if self.arena is None or not self.checked_runs:
+            return
+        for run in range(repeat):  # reservoir sampling: every run equally likely to be kept
+            self._runs_seen += 1
+            place = (len(self._kept) if len(self._kept) < self.checked_runs
+                     else int(self._secret.integers(self._runs_seen)))
+            if place < self.checked_runs:
+                kept = (self.arena.input_of(run), self.arena.outputs_of(run))
+                self._kept[place:place + 1] = [kept]
+        self._last = (self.arena.input_of(repeat - 1), self.arena.outputs_of(repeat - 1))
+
+    def checked(self) -> list:
+        """(input, [(path, result array)]) of the sampled runs and of the last run."""
+        return self._kept + ([self._last] if self._last is not None else [])
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        if self.sandbox_guard is None:
+            yield
+            return
+        with self.sandbox_guard.paused():
+            yield
+
+    def cpu_seconds(self) -> float | None:
+        return self.sandbox_guard.cpu_seconds() if self.sandbox_guard is not None else None
+
+    def close(self) -> None:
+        if self.arena is not None:
+            self.arena.close()
 
 
 # --- the verdict ---------------------------------------------------------------------------
@@ -226,6 +290,9 @@ class TimingVerdict:
     remeasured: bool  # the ratio came near a bound, and more rounds were taken
     stable: bool  # the tier or the ratio was settled (False: the median alone decided)
     student_repeat: int = 1  # runs per timed request of the student's function
+    guard: str = ""  # how the student's processes were stopped while the reference was timed
+    cpu_checked: bool = False  # each side's CPU time was held against its wall-clock time
+    cpu_ratio: float | None = None  # set when the CPU time did not fit, twice: student / reference
 
     @property
     def thresholds(self) -> tuple[float, ...]:
@@ -238,10 +305,20 @@ class TimingVerdict:
             how += ", re-measured because the ratio was close to a limit"
         scale = "; ".join(f"up to {t.max_ratio:g}x: {_percent(t.credit)} of the points"
                           for t in self.tiers)
-        return (f"{self.item} on {self.device}: your code took {self.ratio:.2f}x the reference's "
+        text = (f"{self.item} on {self.device}: your code took {self.ratio:.2f}x the reference's "
                 f"time ({_duration(self.student_median_s)} vs {_duration(self.reference_median_s)} "
                 f"per call, {how}). Speed credit: {scale}; slower: none. "
                 f"Earned: {_percent(self.credit)}.")
+        if self.guard:
+            text += (f" While the reference was timed, your code's processes were stopped "
+                     f"({self.guard}); CPU time was "
+                     f"{'cross-checked with the kernel' if self.cpu_checked else 'not cross-checked (no cgroup)'}.")
+        if self.cpu_ratio is not None:
+            text += (f" Twice the CPU time the kernel counted did not fit the measured times (the "
+                     f"reference got much less of the CPU than your code, or your code used more "
+                     f"CPUs than allowed), so the credit is the lower of the wall-clock verdict "
+                     f"and the CPU-time one ({self.cpu_ratio:.2f}x).")
+        return text
 
 
 def _percent(fraction: float) -> str:
@@ -265,6 +342,9 @@ class _Samples:
     reference: list = dataclasses.field(default_factory=list)
     student: list = dataclasses.field(default_factory=list)
     last_round_ns: int = 0
+    # CPU seconds per call, as the kernel counted them (None where it does not)
+    reference_cpu: list = dataclasses.field(default_factory=list)
+    student_cpu: list = dataclasses.field(default_factory=list)
 
     @property
     def rounds(self) -> int:
@@ -298,6 +378,27 @@ class _Samples:
         return high <= ratio * (1 + plan.stability) and low >= ratio / (1 + plan.stability)
 
 
+    def cpu_fits(self, cpus: int) -> bool | None:
+        """Whether each side's CPU time fits its wall-clock time: the reference got at least
+        ``STARVED`` of the student's share of the CPU, and the student used at most ``cpus``
+        CPUs (with ``OVER`` slack). None when a side's CPU time is unknown."""
+        if None in self.reference_cpu + self.student_cpu or not self.rounds:
+            return None
+        student_share = sum(self.student_cpu) / max(sum(self.student), 1e-12)
+        reference_share = sum(self.reference_cpu) / max(sum(self.reference), 1e-12)
+        return reference_share >= STARVED * student_share and student_share <= cpus * OVER
+
+    def cpu_ratio(self) -> float:
+        return statistics.median(self.student_cpu) / max(statistics.median(self.reference_cpu), 1e-12)
+
+
+# A reference that got less than this share of the student's CPU per wall-clock second was
+# starved while the student was not; a student above OVER times its CPUs ran more threads than
+# it may. Honest runs, both pinned to the same CPUs, stay near 1 either way.
+STARVED = 0.6
+OVER = 1.3
+
+
 def _median_interval(values: list) -> tuple[float, float]:
     """A distribution-free confidence interval of the median: the k-th smallest and k-th largest
     values, k as large as MEDIAN_CONFIDENCE allows (the extremes when there are too few)."""
@@ -318,8 +419,30 @@ class TimingHarness:
         self.clock = clock or PerfCounterClock()
 
     def compare(self, student: TimedCall, reference: TimedCall, tiers: Sequence[Tier], item: str,
-                device: Device = CPU) -> TimingVerdict:
+                device: Device = CPU, cpus: int = 1) -> TimingVerdict:
+        """``cpus``: how many CPUs the student may use (its CPU time is checked against it)."""
         tiers = check_tiers(tiers)
+        samples, repeats, remeasured = self._measure_all(student, reference, tiers)
+        fits = samples.cpu_fits(cpus) if device.sync is None else None  # GPU work is not CPU time
+        if fits is False:  # once more from the start; a second misfit is not chance
+            samples, repeats, remeasured = self._measure_all(student, reference, tiers)
+            fits = samples.cpu_fits(cpus)
+        ratio = samples.ratio()
+        credit = credit_for(ratio, tiers)
+        cpu_ratio = samples.cpu_ratio() if fits is False else None
+        if cpu_ratio is not None:
+            credit = min(credit, credit_for(cpu_ratio, tiers))
+        return TimingVerdict(
+            item=item, device=device.name, student_median_s=statistics.median(samples.student),
+            reference_median_s=statistics.median(samples.reference), ratio=ratio, tiers=tiers,
+            credit=credit, rounds=samples.rounds, remeasured=remeasured,
+            stable=samples.tier_settled(self.plan, tiers) or samples.precise(self.plan),
+            student_repeat=repeats[1], guard=student.guard, cpu_checked=fits is not None,
+            cpu_ratio=cpu_ratio)
+
+    def _measure_all(self, student: TimedCall, reference: TimedCall, tiers: tuple):
+        """Warm-up, rounds until settled, and more rounds near a bound: (samples, repeats,
+        whether it re-measured)."""
         plan = self.plan
         start = self.clock.now_ns()
         repeats = self._warm_up(student, reference)
@@ -335,12 +458,7 @@ class TimingHarness:
             remeasured = True
             self._measure(samples, student, reference, repeats, plan.remeasure_rounds,
                           self.clock.now_ns() + _ns(plan.budget_s), until=None)
-        ratio = samples.ratio()
-        return TimingVerdict(
-            item=item, device=device.name, student_median_s=statistics.median(samples.student),
-            reference_median_s=statistics.median(samples.reference), ratio=ratio, tiers=tiers,
-            credit=credit_for(ratio, tiers), rounds=samples.rounds, remeasured=remeasured,
-            stable=settled(), student_repeat=repeats[1])
+        return samples, repeats, remeasured
 
     def _warm_up(self, student: TimedCall, reference: TimedCall) -> tuple[int, int]:
         """Single calls first, then warm-up runs sized from them; returns the repeat counts.
@@ -349,15 +467,18 @@ class TimingHarness:
         length dwarfs any cold start. The student never repeats more often than the
         reference, so a faster student cannot amortise the request overhead better.
         """
-        reference_s, student_s = self._time(reference, 1), self._time(student, 1)
+        most = min(c for c in (self.plan.max_repeat, student.capacity, reference.capacity)
+                   if c is not None)
+        reference_s = self._time(reference, 1, student)[0]
+        student_s = self._time(student, 1, reference)[0]
         for _ in range(self.plan.warmup_rounds):
             if reference_s < self.plan.measurement_s:
-                reference_s = self._time(reference, self._repeat_for(reference_s))
+                reference_s = self._time(reference, self._repeat_for(reference_s, most), student)[0]
             if student_s < self.plan.measurement_s:
-                student_s = self._time(student, min(self._repeat_for(student_s),
-                                                    self._repeat_for(reference_s)))
-        reference_repeat = self._repeat_for(reference_s)
-        return reference_repeat, min(reference_repeat, self._repeat_for(student_s))
+                student_s = self._time(student, min(self._repeat_for(student_s, most),
+                                                    self._repeat_for(reference_s, most)), reference)[0]
+        reference_repeat = self._repeat_for(reference_s, most)
+        return reference_repeat, min(reference_repeat, self._repeat_for(student_s, most))
 
     def _measure(self, samples: _Samples, student: TimedCall, reference: TimedCall,
                  repeats: tuple[int, int], rounds: int, deadline_ns: int,
@@ -370,33 +491,44 @@ class TimingHarness:
             if samples.rounds and began + samples.last_round_ns > deadline_ns:
                 return
             if samples.rounds % 2 == 0:
-                reference_s = self._time(reference, reference_repeat)
-                student_s = self._time(student, student_repeat)
+                reference_s = self._time(reference, reference_repeat, student)
+                student_s = self._time(student, student_repeat, reference)
             else:
-                student_s = self._time(student, student_repeat)
-                reference_s = self._time(reference, reference_repeat)
+                student_s = self._time(student, student_repeat, reference)
+                reference_s = self._time(reference, reference_repeat, student)
             samples.last_round_ns = self.clock.now_ns() - began
-            samples.reference.append(reference_s)
-            samples.student.append(student_s)
+            samples.reference.append(reference_s[0])
+            samples.student.append(student_s[0])
+            samples.reference_cpu.append(reference_s[1])
+            samples.student_cpu.append(student_s[1])
             if until is not None and until():
                 return
 
-    def _time(self, call: TimedCall, repeat: int) -> float:
-        """Seconds per call. The collector is paused so that its pauses are not timed."""
+    def _time(self, call: TimedCall, repeat: int, other: TimedCall) -> tuple[float, float | None]:
+        """(seconds per call, CPU seconds per call or None), with ``other`` paused throughout.
+        The side's own inputs are written while it is paused too, so that it cannot start on
+        them before the clock does. The collector is paused so that its pauses are not timed."""
+        with call.paused():
+            call.prepare(repeat)
         collecting = gc.isenabled()
         gc.disable()
         try:
-            began = self.clock.now_ns()
-            call.run(repeat)
-            ended = self.clock.now_ns()
+            with other.paused():
+                cpu_before = call.cpu_seconds()
+                began = self.clock.now_ns()
+                call.run(repeat)
+                ended = self.clock.now_ns()
+                call.collect(repeat)
+                cpu_after = call.cpu_seconds()
         finally:
             if collecting:
                 gc.enable()
-        return (ended - began) / 1e9 / repeat
+        cpu = None if cpu_before is None or cpu_after is None else (cpu_after - cpu_before) / repeat
+        return (ended - began) / 1e9 / repeat, cpu
 
-    def _repeat_for(self, seconds_per_call: float) -> int:
+    def _repeat_for(self, seconds_per_call: float, most: int) -> int:
         wanted = round(self.plan.measurement_s / max(seconds_per_call, 1e-9))
-        return max(1, min(self.plan.max_repeat, wanted))
+        return max(1, min(most, wanted))
 
 
 def _ns(seconds: float) -> int:
@@ -422,8 +554,9 @@ class TimedComparisons:
 
     Every comparison first calls both functions once on the very inputs it will time and
     requires the results to agree (``check``); a wrong result raises ``AssertionError`` and earns
-    no timing points, however fast. Only then is the pair timed. The test's score is the mean
-    credit of its comparisons.
+    no timing points, however fast. Only then is the pair timed, and after the verdict the
+    results of the sampled timed runs are checked (``timed_against``). The test's score is the
+    mean credit of its comparisons.
     """
 
     def __init__(self, student: Side, reference: Side | None, policy: TimingPolicy) -> None:
@@ -434,7 +567,7 @@ class TimedComparisons:
                 item: str | None = None, kwargs: dict | None = None, opaque: dict | None = None,
                 reference_function: str | None = None,
                 check: Callable[[Any, Any], None] | None = None,
-                device: str = "cpu", repeatable: bool = True) -> TimingVerdict:
+                device: str = "cpu", timed_against: str | None = "reference") -> TimingVerdict:
         """Time ``module.function(*args, **kwargs)`` of the student against the reference's.
 
         * ``args``: the inputs, or a builder ``f(side) -> args`` run once per side, so that
@@ -445,25 +578,37 @@ class TimedComparisons:
           for the student, no expected values) when the student's result is wrong; default
           ``assert_matches_reference``.
         * ``item``: the thresholds' key (default: ``function``); ``device``: "cpu" or "cuda".
-        * ``repeatable``: the function gives the same result for the same input (False for a
-          training step, which changes its model); then the timed runs' results are checked
-          against an untimed call after the timing (``SandboxedCall.check_runs``).
+        * ``timed_against``: what the sampled timed runs' results must equal, on their inputs:
+          ``"reference"`` (the reference's results, as ``assert_matches_reference`` compares),
+          ``"self"`` (the student's own untimed call, for a model of the student's own), or
+          None (a function whose result is not a function of its input, e.g. a training step).
         """
         if self.reference is None:
             raise RuntimeError("this part has no reference implementation to time against")
         item = item or function
         target = device_named(device)
         cpus = self._shared_cpus() if target.sync is None else None  # GPU work: CPUs left alone
-        student_call, student_value = self._prepare(self.student, module, function, args, kwargs,
-                                                    opaque, target, cpus)
-        reference_call, reference_value = self._prepare(self.reference, module,
-                                                        reference_function or function, args,
-                                                        kwargs, opaque, target, cpus)
+        student_value, student_staged = self._prepare(self.student, module, function, args,
+                                                      kwargs, opaque, target)
+        reference_value, reference_staged = self._prepare(
+            self.reference, module, reference_function or function, args, kwargs, opaque, target)
         (check or assert_matches_reference)(student_value, reference_value)
-        verdict = TimingHarness(self.policy.plan).compare(
-            student_call, reference_call, self.policy.tiers_for(item), item, target)
-        if repeatable:
-            student_call.check_runs(verdict.student_repeat, assert_same_when_timed)
+        plan = self.policy.plan
+        student_call = self._timed_call(self.student, student_staged, reference_value, target,
+                                        cpus, plan.checked_runs if timed_against else 0)
+        reference_call = self._timed_call(self.reference, reference_staged, reference_value,
+                                          target, cpus, 0)
+        try:
+            verdict = TimingHarness(plan).compare(
+                student_call, reference_call, self.policy.tiers_for(item), item, target,
+                cpus=len(cpus) if cpus else max(1, self._threads()))
+            if timed_against:
+                against = reference_call if timed_against == "reference" else student_call
+                check_timed_runs(student_call, against, SAME_RESULT_RTOL if timed_against == "self"
+                                 else REFERENCE_RTOL)
+        finally:
+            student_call.close()
+            reference_call.close()
         self.verdicts.append(verdict)
         return verdict
 
@@ -471,21 +616,25 @@ class TimedComparisons:
     def fraction(self) -> float:
         return sum(v.credit for v in self.verdicts) / len(self.verdicts)
 
+    def _threads(self) -> int:
+        """How many threads the children may run (the reference's limit, which the student's
+        shares even when its file is missing)."""
+        return self.reference.session.sandbox.limits.threads
+
     def _shared_cpus(self) -> tuple | None:
         """The CPUs both sides are timed on: as many of this process's as the children may run
-        threads (the reference's limit, which the student's shares even when its file is
-        missing). None where affinity cannot be set (not Linux)."""
+        threads. None where affinity cannot be set (not Linux)."""
         affinity = getattr(os, "sched_getaffinity", None)
         if affinity is None:
             return None
-        threads = max(1, self.reference.session.sandbox.limits.threads)
+        threads = max(1, self._threads())
         return tuple(sorted(affinity(0))[-threads:])
 
     @staticmethod
-    def _prepare(side: Side, module: str, function: str, args, kwargs, opaque, device: Device,
-                 cpus: tuple | None):
+    def _prepare(side: Side, module: str, function: str, args, kwargs, opaque, device: Device):
         """Call once for the check (which also imports the module, or reports it missing), then
-        stage the inputs in the side's process; return the timed call and the checked value.
+        stage the inputs in the side's process; return the checked value and (the function,
+        the staged args, the staged kwargs, the args as sent).
 
         The check call gets its own copy of the inputs, so a function that edits them in place
         does not change what is timed afterwards."""
@@ -495,25 +644,50 @@ class TimedComparisons:
         staged = tuple(v if isinstance(v, Handle) else side.session.stage(v) for v in values)
         staged_kwargs = {k: v if isinstance(v, Handle) else side.session.stage(v)
                          for k, v in (kwargs or {}).items()}
-        return SandboxedCall(proxy, staged, staged_kwargs, device, cpus=cpus,
-                             unstaged=(values, dict(kwargs or {}))), value
+        return value, (proxy, staged, staged_kwargs, values)
+
+    def _timed_call(self, side: Side, staged: tuple, sample, device: Device, cpus: tuple | None,
+                    checked_runs: int) -> SandboxedCall:
+        """The timed call of one side, with an arena for the first float or image argument
+        (results laid out like the reference's ``sample``)."""
+        proxy, args, kwargs, values = staged
+        position = varied_position(values)
+        sandbox = side.session.sandbox
+        arena = None
+        if position is not None and sandbox is not None:
+            arena = Arena(sandbox.scratch, sandbox.uid, position, values[position], sample,
+                          self.policy.plan.arena_mb * 2**20)
+        return SandboxedCall(proxy, args, kwargs, device, cpus=cpus, arena=arena,
+                             guard=SandboxGuard(sandbox) if sandbox is not None else None,
+                             checked_runs=checked_runs)
 
 
-# Same input, same function: CPU results agree exactly; the slack is for GPU kernels. A result
-# handed back from an earlier run differs by far more (1e-1 for a conv output, 5e-4 to 5e-3 for
-# the reference model's logits after one pixel's change).
+def check_timed_runs(timed: SandboxedCall, against: SandboxedCall, rtol: float) -> None:
+    """Each sampled timed run of ``timed`` left the results that ``against``'s function gives,
+    untimed, on that run's input (with ``against``'s other arguments); raises
+    ``AssertionError`` if any differs."""
+    position = timed.arena.position if timed.arena is not None else None
+    checked = timed.checked()
+    for run_input, outputs in checked:
+        args = list(against.args)
+        args[position] = run_input
+        expected = against.function.call(tuple(args), against.kwargs, timeout=against.timeout,
+                                         sync=against.device.sync).value
+        try:
+            assert_matches_reference(with_outputs(expected, outputs), expected, rtol=rtol)
+        except AssertionError:
+            raise AssertionError(
+                f"the results of your timed runs differ from the untimed ones: of {len(checked)} "
+                "timed runs checked on inputs of their own, at least one left a result other "
+                "than the same function gives untimed on that input (does it skip work, or hand "
+                "back earlier results, while timed?), so no speed points") from None
+
+
+# Same input, same function: CPU results agree exactly; the slack is for GPU kernels. A skipped
+# run leaves NaN, and a result of another input differs by far more (order 1: every input is new).
 SAME_RESULT_RTOL = 1e-5
-
-
-def assert_same_when_timed(kept, fresh) -> None:
-    """The result of a timed run must be what the function returns, untimed, for that input."""
-    try:
-        assert_matches_reference(kept, fresh, rtol=SAME_RESULT_RTOL)
-    except AssertionError:
-        raise AssertionError(
-            "while timed, your function returned results that differ from what it returns for "
-            "the same input in an untimed call (is it random, or does it hand back earlier "
-            "results?): no speed points") from None
+# The student's function against the reference's: the check on the staged inputs uses it too.
+REFERENCE_RTOL = 1e-6
 
 
 def assert_matches_reference(student, reference, rtol: float = 1e-6, where: str = "result") -> None:

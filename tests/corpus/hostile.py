@@ -650,8 +650,8 @@ HOSTILE = [
                  return _memo[key]
          """), fails=dict(test_conv_forward_fast_speed=0), max_seconds=120),
     fast("stale_result_by_identity", "a slow conv_forward_fast returns its previous result "
-         "when handed the same array object again: a timed run's result is held against an "
-         "untimed call on a copy of its input", Append(FL, """
+         "when handed the same array object again: every timed run gets a new array, in memory "
+         "the grader fills, so it is slow every time", Append(FL, """
              import time
              _honest_conv_forward_fast = conv_forward_fast
              _last = {}
@@ -661,9 +661,7 @@ HOSTILE = [
                      time.sleep(x.size * 5e-6)
                      _last[id(x)] = _honest_conv_forward_fast(x, w, b, conv_param)
                  return _last[id(x)]
-         """), fails=dict(test_conv_forward_fast_speed=0), max_seconds=120,
-         check=mentions("fast_layers::test_conv_forward_fast_speed",
-                        "does it hand back earlier results?")),
+         """), fails=dict(test_conv_forward_fast_speed=0), max_seconds=120),
 
     # --- what is handed in -------------------------------------------------------------------------
     Case("zip_traversal", ("shapes",), "a zip with ../ and absolute member paths aimed at the "

@@ -6,10 +6,14 @@ close: a 0.2 s sleep against a ~1 ms busy loop (CPU load stretches the loop, nev
 the same busy loop on both sides (pinned to one CPU, so load stretches both alike) against a
 bound 10x away.
 """
+import contextlib
 import math
 import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
 import types
 
 import numpy as np
@@ -21,9 +25,11 @@ from autograder.engine.childside import protocol, server
 from autograder.engine.plugin import GradingPlugin, SubmissionAccess
 from autograder.engine.proxy import Session
 from autograder.engine.sandbox import Limits, Sandbox, detect_isolation
-from autograder.engine.timing import (CPU, MeasurementPlan, SandboxedCall, Side, Tier,
+from autograder.engine.arena import Arena, with_outputs
+from autograder.engine.guard import SandboxGuard, processes_of
+from autograder.engine.timing import (CPU, MeasurementPlan, SandboxedCall, Side, Tier, TimedCall,
                                       TimedComparisons, TimingHarness, TimingPolicy,
-                                      assert_same_when_timed, credit_for, device_named)
+                                      check_timed_runs, credit_for, device_named)
 from autograder.run import grade_submission
 from autograder.thresholds import dump_thresholds, load_thresholds
 from .conftest import PROJECT_ROOT
@@ -44,7 +50,7 @@ class FakeClock:
         self.ns += int(seconds * 1e9)
 
 
-class ReplayedCall:
+class ReplayedCall(TimedCall):
     """A timed call whose measurements last ``seconds_per_call(clock) * repeat`` fake seconds."""
 
     def __init__(self, clock: FakeClock, seconds_per_call) -> None:
@@ -184,46 +190,10 @@ def test_timed_calls_on_cuda_ask_the_child_to_wait_for_the_device():
             calls.append(options)
 
     SandboxedCall(RecordingFunction(), (), device=device_named("cuda:0")).run(7)
-    on_cpu = SandboxedCall(RecordingFunction(), (), device=CPU)
-    on_cpu.run(3)
-    on_cpu.run(3)
+    SandboxedCall(RecordingFunction(), (), device=CPU).run(3)
     assert calls[0] == {"repeat": 7, "discard": True, "timeout": None, "sync": "cuda", "cpus": None,
-                        "vary": 1}
+                        "timed": None}
     assert calls[1]["sync"] is None
-    assert calls[1]["vary"] != calls[2]["vary"]  # every request varies its inputs its own way
-
-
-class _Answer:
-    def __init__(self, value):
-        self.value = value
-
-
-class _SumOfVariedInput:
-    """Stands in for a student function: the sum of its first argument as the child varies it.
-    ``stale``: for an array object it has seen before, the result of that object's first run."""
-
-    def __init__(self, stale: bool) -> None:
-        self.stale, self.first = stale, {}
-
-    def call(self, args, kwargs, repeat=1, vary=None, vary_start=0, **options):
-        x = np.array(args[0], dtype=float)
-        last = vary_start + repeat - 1
-        x.flat[(vary * 1_000_003 + last * 7_919) % x.size] += 1
-        value = float(x @ np.arange(1.0, x.size + 1))  # which element changed shows
-        value = self.first.setdefault(id(args[0]), value) if self.stale else value
-        return _Answer(value)
-
-
-@pytest.mark.parametrize("stale", [False, True])
-def test_check_runs_catches_results_handed_back_from_earlier_runs(stale):
-    staged = np.arange(10.0)  # the same object in every timed request, as staged in a child
-    call = SandboxedCall(_SumOfVariedInput(stale), (staged,), unstaged=((staged.copy(),), {}))
-    call.run(5)
-    if not stale:
-        call.check_runs(5, assert_same_when_timed)
-        return
-    with pytest.raises(AssertionError, match="hand back earlier results"):
-        call.check_runs(5, assert_same_when_timed)
 
 
 def _server_with(tmp_path, monkeypatch, work) -> server.Server:
@@ -233,34 +203,85 @@ def _server_with(tmp_path, monkeypatch, work) -> server.Server:
     return server.Server({"workdir": str(tmp_path), "fds": [-1, -1], "limits": {"max_message_mb": 1}})
 
 
-def test_every_timed_run_gets_an_input_of_its_own(monkeypatch, tmp_path):
-    seen = []
-    child = _server_with(tmp_path, monkeypatch, lambda x, scale: seen.append(x.copy()) or x.sum())
-    x = np.arange(12.0).reshape(3, 4)
-    staged = child.store(x)
-    header = {"target": {"module": "timed_student", "attr": "work"}, "repeat": 5, "discard": True,
-              "vary": 3, "args": [protocol.encode(staged, []), 2.0]}
-    child.call(header, [], [])
-    assert len({run.tobytes() for run in seen}) == 5  # five different inputs
-    assert all(np.count_nonzero(run != np.arange(12.0).reshape(3, 4)) == 1 for run in seen)
-    np.testing.assert_array_equal(x, np.arange(12.0).reshape(3, 4))  # restored afterwards
-    # vary_start=4 on a fresh copy reproduces the last run's input exactly
-    fresh = {**header, "repeat": 1, "vary_start": 4,
-             "args": [protocol.encode(np.arange(12.0).reshape(3, 4), out := []), 2.0]}
-    child.call(fresh, out, [])
-    np.testing.assert_array_equal(seen[-1], seen[4])
-    assert seen[-1].tobytes() == seen[4].tobytes()
+class _ChildFunction:
+    """Stands in for a proxy: runs ``child``'s call op in this process, as the sandbox would."""
+
+    def __init__(self, child: server.Server) -> None:
+        self.child = child
+
+    def call(self, args, kwargs, repeat=1, timed=None, **options):
+        out: list = []
+        header = {"target": {"module": "timed_student", "attr": "work"}, "repeat": repeat,
+                  "args": protocol.encode(list(args), out), "timed": timed,
+                  "discard": options.get("discard", False)}
+        reply = self.child.call(header, out, reply_buffers := [])
+        value = protocol.decode(reply["value"], reply_buffers) if "value" in reply else None
+        return types.SimpleNamespace(value=value)
 
 
-def test_varied_images_stay_valid_uint8(monkeypatch, tmp_path):
+def _timed(tmp_path, child, template, sample, checked_runs=3) -> SandboxedCall:
+    arena = Arena(tmp_path, None, 0, template, sample, max_bytes=1 << 20)
+    return SandboxedCall(_ChildFunction(child), (template, 2.0), arena=arena,
+                         checked_runs=checked_runs)
+
+
+def test_every_timed_run_gets_a_whole_input_of_its_own_and_leaves_its_result(monkeypatch, tmp_path):
     seen = []
-    child = _server_with(tmp_path, monkeypatch, lambda images: seen.append(images.copy()))
-    images = np.full((2, 3, 4, 4), 255, dtype=np.uint8)
-    header = {"target": {"module": "timed_student", "attr": "work"}, "repeat": 3, "discard": True,
-              "vary": 1, "args": [protocol.encode(child.store(images), [])]}
-    child.call(header, [], [])
-    assert all(run.dtype == np.uint8 and np.count_nonzero(run == 127) == 1 for run in seen)
-    assert (images == 255).all()
+    child = _server_with(tmp_path, monkeypatch,
+                         lambda x, scale: seen.append(x.copy()) or (x * scale, x.sum()))
+    template = np.zeros((3, 4))
+    call = _timed(tmp_path, child, template, (template, 0.0))
+    for _ in range(3):
+        call.prepare(5)
+        call.run(5)
+        call.collect(5)
+    assert len({run.tobytes() for run in seen}) == 15  # fifteen wholly different inputs
+    assert all(np.count_nonzero(run == 0) == 0 for run in seen)
+    assert len(call.checked()) == 4  # three sampled runs and the last
+    for run_input, outputs in call.checked():
+        assert any(np.array_equal(run_input, run) for run in seen)
+        np.testing.assert_array_equal(dict(outputs)[(0,)], run_input * 2)
+        assert dict(outputs)[(1,)] == pytest.approx(run_input.sum())
+    check_timed_runs(call, call, rtol=1e-12)  # honest: the untimed calls agree
+    call.close()
+
+
+def test_a_child_that_hands_back_old_results_is_caught(monkeypatch, tmp_path):
+    first = {}
+    child = _server_with(tmp_path, monkeypatch,  # its first result, ever after
+                         lambda x, scale: first.setdefault("out", x * scale))
+    template = np.zeros((2, 2))
+    call = _timed(tmp_path, child, template, template)
+    call.prepare(4)
+    call.run(4)
+    call.collect(4)
+    honest = _server_with(tmp_path, monkeypatch, lambda x, scale: x * scale)
+    with pytest.raises(AssertionError, match="timed runs differ from the untimed ones"):
+        check_timed_runs(call, SandboxedCall(_ChildFunction(honest), (template, 2.0)), rtol=1e-6)
+    call.close()
+
+
+def test_a_run_that_wrote_no_result_matches_nothing(tmp_path):
+    template = np.zeros(3)
+    arena = Arena(tmp_path, None, 0, template, (template, 1.0), max_bytes=1 << 16)
+    arena.fill(np.random.default_rng(0), 2)
+    rebuilt = with_outputs((np.ones(3), 1.0), arena.outputs_of(1))
+    assert np.isnan(rebuilt[0]).all() and math.isnan(rebuilt[1])
+    assert arena.capacity == (1 << 16) // arena.slot_bytes  # the arena's size caps the repeats
+    arena.close()
+    assert not arena.path.exists()
+
+
+def test_varied_images_are_whole_new_valid_uint8_images(monkeypatch, tmp_path):
+    seen = []
+    child = _server_with(tmp_path, monkeypatch, lambda images, scale: seen.append(images.copy()) or 0.0)
+    template = np.full((2, 3, 4, 4), 255, dtype=np.uint8)
+    call = _timed(tmp_path, child, template, 0.0)
+    call.prepare(3)
+    call.run(3)
+    assert all(run.dtype == np.uint8 and (run != 255).mean() > 0.9 for run in seen)
+    assert (template == 255).all()
+    call.close()
 
 
 def test_the_child_synchronizes_once_after_the_whole_repeated_loop(monkeypatch, tmp_path):
@@ -506,3 +527,89 @@ def test_calibrate_times_the_reference_and_writes_a_readable_file(tmp_path, monk
     written = calibration.calibrate(output=output, repeats=1, log=lambda line: None)
     assert load_thresholds(output) == written
     assert written.calibration["max_pool_forward_fast_slow_ratio"] > 10  # naive loops: far slower
+
+
+# --- the guards: the student stopped while the reference is timed; CPU time cross-checked ------
+
+class AccountedCall(ReplayedCall):
+    """A replayed call whose kernel-counted CPU time is ``cpu_share`` of its wall-clock time;
+    ``paused()`` is logged while the other side runs."""
+
+    def __init__(self, clock, seconds_per_call, cpu_share: float, log: list, name: str) -> None:
+        super().__init__(clock, seconds_per_call)
+        self.cpu_share, self.log, self.name, self.cpu = cpu_share, log, name, 0.0
+        self.guard = "test guard"
+
+    def run(self, repeat: int) -> None:
+        self.log.append(f"{self.name} runs")
+        before = self.clock.ns
+        super().run(repeat)
+        self.cpu += (self.clock.ns - before) / 1e9 * self.cpu_share
+
+    @contextlib.contextmanager
+    def paused(self):
+        self.log.append(f"{self.name} paused")
+        yield
+        self.log.append(f"{self.name} resumed")
+
+    def cpu_seconds(self) -> float:
+        return self.cpu
+
+
+def _accounted(student_share: float, reference_share: float, student_s=3e-3, reference_s=1e-3):
+    clock, log = FakeClock(), []
+    student = AccountedCall(clock, lambda c: student_s, student_share, log, "student")
+    reference = AccountedCall(clock, lambda c: reference_s, reference_share, log, "reference")
+    return TimingHarness(QUICK_PLAN, clock).compare(student, reference, TIERS, "f", cpus=1), log
+
+
+def test_the_student_is_paused_whenever_the_reference_runs():
+    verdict, log = _accounted(1.0, 1.0)
+    for index, event in enumerate(log):
+        if event == "reference runs":
+            assert log[:index].count("student paused") == log[:index].count("student resumed") + 1
+    assert verdict.guard == "test guard" and "(test guard)" in verdict.message()
+
+
+def test_cpu_time_that_fits_leaves_the_verdict_alone():
+    verdict, _ = _accounted(1.0, 0.9)
+    assert verdict.cpu_checked and verdict.cpu_ratio is None and verdict.credit == 0.5
+    assert "cross-checked with the kernel" in verdict.message()
+
+
+@pytest.mark.parametrize("student_share, reference_share", [(1.0, 0.3), (4.0, 1.0)])
+def test_cpu_time_that_does_not_fit_twice_takes_the_cpu_verdict_too(student_share, reference_share):
+    """A starved reference (0.3 of the CPU while the student had all of it), or a student on 4
+    CPUs when it may use 1: re-measured, then the credit is the lower of the two verdicts."""
+    verdict, log = _accounted(student_share, reference_share, student_s=1.5e-3)
+    assert verdict.ratio == pytest.approx(1.5) and verdict.cpu_ratio is not None
+    assert verdict.cpu_ratio > 2 and verdict.credit < 1
+    assert log.count("student runs") > 2 * QUICK_PLAN.min_rounds  # measured twice
+    assert "did not fit" in verdict.message()
+
+
+def test_the_signal_guard_stops_the_whole_tree_and_resumes_it(tmp_path):
+    script = "import subprocess, sys, time\nsubprocess.Popen([sys.executable, '-c', 'while True: pass'])\ntime.sleep(60)\n"
+    root = subprocess.Popen([sys.executable, "-c", script])
+    try:
+        deadline = time.monotonic() + 10
+        while len(processes_of(root.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tree = processes_of(root.pid)
+        assert len(tree) == 2
+        guard = SandboxGuard(types.SimpleNamespace(pid=root.pid, uid=None))
+        assert guard.kind == "SIGSTOP" and guard.cpu_seconds() is None
+        with guard.paused():
+            time.sleep(0.1)
+            assert {_state(pid) for pid in tree} == {"T"}
+        time.sleep(0.1)
+        assert "T" not in {_state(pid) for pid in tree}
+    finally:
+        for pid in processes_of(root.pid)[::-1]:
+            os.kill(pid, signal.SIGKILL)
+        root.wait()
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]

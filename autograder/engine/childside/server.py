@@ -20,6 +20,7 @@ import ctypes
 import importlib
 import importlib.abc
 import json
+import mmap
 import os
 import resource
 import sys
@@ -247,18 +248,18 @@ class Server:
         kwargs = protocol.decode(header.get("kwargs", {}), buffers, self.resolve)
         check = header.get("check_mutation", False)
         result = None
-        varied = _VariedInput(args, header.get("vary"))
+        timed = _TimedSlots(header["timed"], args) if header.get("timed") else None
         with _pinned(header.get("cpus")):
-            first = int(header.get("vary_start") or 0)
-            for run in range(first, first + max(1, int(header.get("repeat", 1)))):
-                varied.vary(run)
+            for run in range(max(1, int(header.get("repeat", 1)))):
+                if timed is not None:
+                    timed.give_input(run)
                 try:
                     result = obj(*args, **kwargs)
                 except BaseException as exc:  # includes SystemExit and KeyboardInterrupt on purpose
                     raise StudentFailure("exception", _describe(exc), exc,
                                          traceback=self.student_frames(exc)) from None
-                finally:
-                    varied.restore()
+                if timed is not None:
+                    timed.keep_output(run, result)
             if header.get("sync"):
                 _synchronize(header["sync"])
         reply: dict = {}
@@ -336,36 +337,36 @@ def _pinned(cpus):
                 pass
 
 
-class _VariedInput:
-    """Changes one element of the first non-empty float or uint8 (image) array argument before
-    each timed run (a different element each run, by the request's seed), and puts it back
-    after: a function that caches its results by input then computes every run. Both sides of a
-    timing comparison get the same treatment; the array is as staged again once the request is
-    done. Integer arrays other than images (labels) are left alone: a changed label may be
-    invalid."""
+class _TimedSlots:
+    """The grader's arena (``autograder.engine.arena``) seen from the child: run ``r`` gets slot
+    ``r``'s input in place of argument ``arg`` and leaves its results in slot ``r``'s outputs,
+    where the grader reads them. A result that does not fit its slot is left out (the slot keeps
+    the grader's NaN, which matches nothing)."""
 
-    def __init__(self, args: list, seed: int | None) -> None:
-        self.array = None
-        if seed is not None:
-            self.array = next((a for a in args if isinstance(a, np.ndarray) and a.size
-                               and (a.dtype.kind == "f" or a.dtype == np.uint8)
-                               and a.flags.writeable), None)
-        self.seed, self.index, self.saved = seed, None, None
+    def __init__(self, spec: dict, args: list) -> None:
+        with open(spec["path"], "r+b") as f:
+            self.map = mmap.mmap(f.fileno(), 0)
+        self.spec, self.args = spec, args
+        self.outputs = [(list(o["at"]), o) for o in spec["outputs"]]
 
-    def vary(self, run: int) -> None:
-        if self.array is None:
-            return
-        self.index = (self.seed * 1_000_003 + run * 7_919) % self.array.size
-        self.saved = self.array.flat[self.index]
-        if self.array.dtype.kind == "f":
-            self.array.flat[self.index] = self.saved + 1
-        else:  # half the intensity range: a change a model's logits show
-            self.array.flat[self.index] = self.saved ^ 0x80
+    def _view(self, run: int, slot: dict) -> np.ndarray:
+        dtype = np.dtype(slot["dtype"])
+        count = int(np.prod(slot["shape"], dtype=np.int64))
+        return np.frombuffer(self.map, dtype, count, run * int(self.spec["slot_bytes"])
+                             + int(slot["offset"])).reshape(slot["shape"])
 
-    def restore(self) -> None:
-        if self.index is not None:
-            self.array.flat[self.index] = self.saved
-            self.index = None
+    def give_input(self, run: int) -> None:
+        self.args[int(self.spec["arg"])] = self._view(run, self.spec["input"])
+
+    def keep_output(self, run: int, result) -> None:
+        for at, slot in self.outputs:
+            item = result
+            try:
+                for index in at:
+                    item = item[index]
+                np.copyto(self._view(run, slot), np.asarray(item), casting="same_kind")
+            except Exception:  # not an array of the slot's shape: the slot stays NaN
+                pass
 
 
 def _cuda_synchronize() -> None:

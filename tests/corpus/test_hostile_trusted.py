@@ -1,0 +1,207 @@
+"""Attacks on what the grader measures (issue 14), written as a student who has read the grader's
+source would: each gets exactly the credit stated, and nothing escapes its sandbox.
+
+The five classes: (1) patching the grader's child-side runtime so that timed runs do no work,
+(2) caching on the part of the input that timed runs leave alone, (3) processes left behind
+that slow only the reference, (4) CIFAR-10 answers without a model, (5) forging the "does not
+modify its input" reply. Every attack keeps the reference's code for everything else, so every
+other test of the part passes. Timed cases take 30 to 60 s each.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from . import Append, Case
+from .harness import check_contained, check_credit, check_valid_result, grade_case, params
+from .hostile import FL, FLUSHED, mentions, says
+
+SPEED = "fast_layers::test_conv_forward_fast_speed"
+POOL_SPEED = "fast_layers::test_max_pool_forward_fast_speed"
+DIFFER = "timed runs differ from the untimed ones"
+# conv_forward_fast made 20x the reference's time (0.25 s on the timed 4x3x64x64 input): any
+# speed credit it gets came from the attack.
+SLOW = """
+import time as _time
+_honest_conv_forward_fast = conv_forward_fast
+
+def conv_forward_fast(x, w, b, conv_param):
+    _time.sleep(x.size * 5e-6)
+    return _honest_conv_forward_fast(x, w, b, conv_param)
+"""
+# conv_forward_fast doing its work four times (about 3.5x the reference's time: repeats on the
+# same input run warm): half the speed credit (tiers 2x and 5x), unless something slows the
+# reference.
+FOURFOLD = """
+_honest_conv_forward_fast = conv_forward_fast
+
+def conv_forward_fast(x, w, b, conv_param):
+    for _ in range(3):
+        _honest_conv_forward_fast(x, w, b, conv_param)
+    _flag[0] = 1  # busy: the hog keeps still
+    try:
+        return _honest_conv_forward_fast(x, w, b, conv_param)
+    finally:
+        _flag[0] = 0
+"""
+# A process left behind that hogs the CPU whenever the student's code is not running (a flag
+# byte in a shared file says when it is); ``@@TAG@@`` names it for the leftover check.
+HOG = r'''
+import mmap, os, subprocess, sys
+with open("flag", "wb") as _f:
+    _f.write(b"\0")
+with open("flag", "r+b") as _f:
+    _flag = mmap.mmap(_f.fileno(), 1)
+HOG_SOURCE = """
+import mmap, os, signal, sys, time
+flag = mmap.mmap(open("flag", "r+b").fileno(), 1)
+os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # where timed calls run
+while True:
+    if flag[0]:
+        WAIT
+    else:
+        for _ in range(100000):
+            pass
+"""
+def _start(wait, *extra):
+    return subprocess.Popen([sys.executable, "-c", HOG_SOURCE.replace("WAIT", wait), "@@TAG@@", *extra])
+'''
+
+
+def code(file: str, *parts: str) -> Append:
+    """Append the parts (each dedented on its own) to ``file``."""
+    return Append(file, "\n".join(textwrap.dedent(part).strip("\n") + "\n" for part in parts))
+
+
+# A patched runtime skips the timed runs of every function: all four speed tests lose.
+ALL_SPEED = {f"fast_layers::test_{name}_fast_speed": 0
+             for name in ("conv_forward", "conv_backward", "max_pool_forward", "max_pool_backward")}
+
+
+def fast(name: str, why: str, *edits, speed=0, fails=None, check=None, **kw) -> Case:
+    return Case(name, ("fast_layers",), why, edits, fails=fails or {SPEED: speed},
+                max_seconds=180, check=check, **kw)
+
+
+CASES = [
+    # --- 1: the grader's child-side runtime patched from the submission ----------------------
+    fast("runtime_skips_timed_runs", "fast_layers.py patches _grader_runtime.server.Server.call "
+         "at import so that timed requests return at once, doing no work; its untimed answers "
+         "are honest (and 20x slow)", code(FL, FLUSHED, SLOW, """
+             import _grader_runtime.server as _server
+             _untimed_call = _server.Server.call
+
+             def _call(self, header, buffers, out):
+                 if header.get("timed"):
+                     return {}
+                 return _untimed_call(self, header, buffers, out)
+
+             _server.Server.call = _call
+             print("ATTACK timed runs skipped")
+         """), fails=ALL_SPEED,
+         check=lambda o: (says("ATTACK timed runs skipped")(o), mentions(SPEED, DIFFER)(o))),
+    fast("runtime_works_after_the_reply", "the patched runtime replies to a timed request at once "
+         "and does the runs in a thread afterwards, so that the results are there later",
+         code(FL, FLUSHED, SLOW, """
+             import threading
+             import _grader_runtime.server as _server
+             _untimed_call = _server.Server.call
+
+             def _call(self, header, buffers, out):
+                 if header.get("timed"):
+                     threading.Thread(target=_untimed_call, args=(self, header, buffers, []),
+                                      daemon=True).start()
+                     return {}
+                 return _untimed_call(self, header, buffers, out)
+
+             _server.Server.call = _call
+         """), fails=ALL_SPEED, check=mentions(SPEED, DIFFER)),
+    # --- 2: caching on what timed runs leave alone --------------------------------------------
+    fast("cache_on_part_of_the_input", "a slow conv_forward_fast caches by the first row of x, "
+         "w, b and the parameters (a timed run once changed one element of x): every timed run "
+         "now has a whole input of its own", code(FL, SLOW, """
+             _memo = {}
+             _slow_conv_forward_fast = conv_forward_fast
+
+             def conv_forward_fast(x, w, b, conv_param):
+                 key = (x.shape, x[0, 0, 0].tobytes(), w.tobytes(), b.tobytes(), repr(conv_param))
+                 if key not in _memo:
+                     _memo[key] = _slow_conv_forward_fast(x, w, b, conv_param)
+                 return _memo[key]
+         """)),
+    fast("stale_inside_the_timed_loop", "max_pool_forward_fast does 4x the reference's work "
+         "but detects the timed loop (a call less than 5 ms after the previous one returned, on "
+         "an input of the same shape) and hands back the previous result there",
+         code(FL, """
+             import time
+             _honest_max_pool_forward_fast, _previous = max_pool_forward_fast, {}
+
+             def max_pool_forward_fast(x, pool_param):
+                 last = _previous.get(x.shape)
+                 if last is not None and time.perf_counter() - last[0] < 5e-3:
+                     result = last[1]
+                 else:
+                     for _ in range(3):
+                         _honest_max_pool_forward_fast(x, pool_param)
+                     result = _honest_max_pool_forward_fast(x, pool_param)
+                 _previous[x.shape] = (time.perf_counter(), result)
+                 return result
+         """), fails={POOL_SPEED: 0}, check=mentions(POOL_SPEED, DIFFER)),
+    # --- 3: processes left behind, idle while the student's code is timed ---------------------
+    fast("leftover_hog_idle_while_timed", "conv_forward_fast does 4x the reference's work (half "
+         "the speed credit); a process it started at import spins on its CPUs whenever the "
+         "function is not running, so that only the reference is slowed",
+         code(FL, HOG, FOURFOLD, """
+             _hog = _start("time.sleep(0.0005)")
+         """), speed=0.5),
+    fast("stopped_sleeper_woken_by_a_timer", "as leftover_hog_idle_while_timed, but the hog "
+         "stops itself (SIGSTOP) while the function runs, and a second process wakes it with "
+         "SIGCONT every 2 ms", code(FL, HOG, FOURFOLD, """
+             _hog = _start("os.kill(os.getpid(), signal.SIGSTOP)")
+             _timer = subprocess.Popen([sys.executable, "-c",
+                                        "import os, signal, sys, time\\n"
+                                        "while True:\\n"
+                                        "    time.sleep(0.002)\\n"
+                                        "    os.kill(int(sys.argv[1]), signal.SIGCONT)\\n",
+                                        str(_hog.pid), "@@TAG@@"])
+         """), speed=0.5),
+]
+
+
+@pytest.mark.parametrize("case", params(CASES))
+def test_hostile_trusted(case, tmp_path, validator):
+    outcome = grade_case(case, tmp_path)
+    assert outcome.seconds < case.max_seconds, f"grading took {outcome.seconds:.1f} s"
+    check_valid_result(outcome, validator)
+    check_credit(outcome)
+    check_contained(outcome)
+    if case.check:
+        case.check(outcome)
+
+
+# --- no false accusations ---------------------------------------------------------------------
+
+HONEST = [
+    fast("honest_reference_beside_a_cpu_hog", "the reference itself, graded while a process of "
+         "the grader's host (not the submission's) hogs every CPU: full speed credit", speed=1),
+    fast("honest_four_times_the_work", "an honest conv_forward_fast doing 4x the reference's work: "
+         "half the speed credit, as before the guards", code(FL, FOURFOLD.replace(
+             "_flag[0] = 1  # busy: the hog keeps still", "").replace("_flag[0] = 0", "pass")),
+         speed=0.5),
+]
+
+
+@pytest.mark.parametrize("case", params(HONEST))
+def test_no_false_accusation(case, tmp_path):
+    hog = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
+           for _ in os.sched_getaffinity(0)] if "hog" in case.name else []
+    try:
+        check_credit(grade_case(case, tmp_path))
+    finally:
+        for process in hog:
+            process.kill()
+            process.wait()
