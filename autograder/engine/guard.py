@@ -36,12 +36,17 @@ class SandboxGuard:
 
     @property
     def kind(self) -> str:
-        return CGROUP_FREEZER if self.cgroup is not None else STOP_SIGNALS
+        return CGROUP_FREEZER if self._freezer() is not None else STOP_SIGNALS
+
+    def _freezer(self):
+        """The sandbox's cgroup, if it can be frozen."""
+        cgroup = self.cgroup
+        return cgroup if cgroup is not None and "freezer" in cgroup.folders else None
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
         """Nothing of the sandbox runs inside the block."""
-        cgroup = self.cgroup
+        cgroup = self._freezer()
         if cgroup is not None:
             cgroup.freeze()
             try:
