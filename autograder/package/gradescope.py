@@ -197,8 +197,9 @@ def _project_files(folder: Path) -> list:
     return files
 
 
-def prove_gradescope_zip(archive: Path) -> Proof:
+def prove_gradescope_zip(archive: Path, submission: Path | None = None) -> Proof:
     """Grade the reference with ``archive`` as Gradescope would, offline; full marks or refuse.
+    ``submission``: another folder that must get full marks (e.g. the reference as a notebook).
 
     The zip goes into a temporary root laid out like ``/autograder`` (``source/``, ``submission/``
     holding the reference as a student hands it in, ``results/``) and its own ``run_autograder``
@@ -212,7 +213,10 @@ def prove_gradescope_zip(archive: Path) -> Proof:
         unzip_with_modes(archive, root / "source")
         shutil.copy2(root / "source" / "run_autograder", root / "run_autograder")
         (root / "results").mkdir()
-        build_submission("reference", root / "submission")
+        if submission:
+            shutil.copytree(submission, root / "submission")
+        else:
+            build_submission("reference", root / "submission")
         parts, total, budget = _declared(root / "source")
         env = {"AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable,
                "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}
