@@ -15,10 +15,12 @@ plan's ``arena_mb``), which caps the repeats of a timed request.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import mmap
 import os
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +151,62 @@ def with_outputs(value, outputs: list):
         return item
 
     return rebuild(value, ())
+
+
+class SharedArgs:
+    """The array arguments of one call, placed in memory the grader owns, for the purity
+    checks: after the call the grader reads them there (``changed``), and overwrites one at a
+    time (``scrambled``) to see whether a returned array follows it (a view of that input).
+    The child's own word on either is never asked."""
+
+    def __init__(self, folder: Path, owner: int | None, args: tuple) -> None:
+        self.copies = {i: np.array(a) for i, a in enumerate(args)
+                       if isinstance(a, np.ndarray) and a.size and a.dtype.kind in "fiub"}
+        self.slots, offset = {}, 0
+        for position, array in self.copies.items():
+            self.slots[position] = Slot(offset, tuple(array.shape), array.dtype)
+            offset = _aligned(offset + array.nbytes)
+        self.path = Path(folder) / f"args-{secrets.token_hex(8)}"
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            if owner is not None:
+                os.fchown(fd, owner, owner)
+            os.ftruncate(fd, max(offset, 64))
+            self._map = mmap.mmap(fd, max(offset, 64))
+        finally:
+            os.close(fd)
+        for position, array in self.copies.items():
+            self._view(position)[...] = array
+
+    def request(self) -> dict:
+        """The ``shared`` field of a call request: where each array argument lies."""
+        return {"path": str(self.path),
+                "args": [{"position": p, **slot.wire()} for p, slot in self.slots.items()]}
+
+    def changed(self) -> list:
+        """Positions of the arguments whose memory no longer holds what the grader put there."""
+        return [p for p, array in self.copies.items()
+                if not np.array_equal(self._view(p), array, equal_nan=array.dtype.kind == "f")]
+
+    @contextlib.contextmanager
+    def scrambled(self, position: int) -> Iterator[None]:
+        """Argument ``position`` holds other values inside the block (every element changed),
+        then what it held before."""
+        view, saved = self._view(position), self._view(position).copy()
+        view[...] = ~saved if saved.dtype.kind in "iub" else saved + (np.abs(saved) + 1)
+        try:
+            yield
+        finally:
+            view[...] = saved
+
+    def close(self) -> None:
+        try:
+            self._map.close()
+        except BufferError:
+            pass
+        self.path.unlink(missing_ok=True)
+
+    def _view(self, position: int) -> np.ndarray:
+        slot = self.slots[position]
+        return np.frombuffer(self._map, dtype=slot.dtype, count=int(np.prod(slot.shape, dtype=np.int64)),
+                             offset=slot.offset).reshape(slot.shape)

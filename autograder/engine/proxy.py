@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from .arena import SharedArgs
 from .childside import protocol
 from .childside.protocol import Handle
 from .sandbox import ChildFailed, Sandbox
@@ -70,7 +71,7 @@ class StaleHandle(StudentCodeError):
 class CallResult:
     value: object
     mutated_args: list  # indices of arguments (arrays, dicts, lists) the call modified in place
-    aliases: list = dataclasses.field(default_factory=list)  # [output, argument] sharing memory
+    aliases: list = dataclasses.field(default_factory=list)  # [output, argument]: a view of it
 
 
 class Session:
@@ -209,30 +210,58 @@ class StudentFunction:
         session.ensure_imported(m._name, m._forbid, m._forbid_reason)
         encoded_args, buffers = session.encode_args(list(args))
         encoded_kwargs = protocol.encode(dict(kwargs or {}), buffers)
+        # The purity checks read array arguments in the grader's own memory (engine.arena).
+        shared = (SharedArgs(session.sandbox.scratch, session.sandbox.uid, tuple(args))
+                  if check_mutation and session.unavailable is None else None)
         header = {"op": "call", "target": {"module": m._name, "attr": self.name, "label": label},
                   "args": encoded_args, "kwargs": encoded_kwargs,
                   "opaque": m._opaque.get(self.name), "check_mutation": check_mutation,
                   "repeat": repeat, "discard": discard, "sync": sync,
-                  "cpus": list(cpus) if cpus is not None else None, "timed": timed}
-        reply, out = session.request(header, buffers, label, timeout)
+                  "cpus": list(cpus) if cpus is not None else None, "timed": timed,
+                  "shared": shared.request() if shared is not None else None}
         try:
-            value = protocol.decode(reply["value"], out, session.make_handle) if "value" in reply else None
-            after = protocol.decode(reply.get("args_after", []), out, session.make_handle)
-        except protocol.ProtocolError as exc:
-            raise BadReturnValue(f"{label} returned a value the grader cannot read ({exc})") from None
-        mutated = _changed_arguments(args, after) if check_mutation else []
-        return CallResult(value, mutated,
-                          [pair for pair in reply.get("aliases", [])
-                           if isinstance(pair, list) and len(pair) == 2
-                           and all(type(i) is int for i in pair)])
+            reply, out = session.request(header, buffers, label, timeout)
+            try:
+                value = protocol.decode(reply["value"], out, session.make_handle) if "value" in reply else None
+                after = protocol.decode(reply.get("args_after", []), out, session.make_handle)
+            except protocol.ProtocolError as exc:
+                raise BadReturnValue(f"{label} returned a value the grader cannot read ({exc})") from None
+            if shared is None:
+                return CallResult(value, [])
+            mutated = sorted(set(shared.changed()) | set(_changed_containers(args, after)))
+            return CallResult(value, mutated, _views_of_inputs(session, shared, value, label))
+        finally:
+            if shared is not None:
+                shared.close()
 
 
-def _changed_arguments(before: tuple, after) -> list:
-    """Positions of array, dict and list arguments that the call changed, compared here with the
+def _changed_containers(before: tuple, after) -> list:
+    """Positions of dict and list arguments that the call changed, compared here with the
     grader's own values (numpy in the child may be patched; numpy here is not)."""
     if not isinstance(after, list) or len(after) != len(before):
-        return [i for i, a in enumerate(before) if isinstance(a, (np.ndarray, dict, list))]
-    return [i for i, (a, b) in enumerate(zip(before, after)) if not _same_value(a, b)]
+        return [i for i, a in enumerate(before) if isinstance(a, (dict, list))]
+    return [i for i, (a, b) in enumerate(zip(before, after))
+            if isinstance(a, (dict, list)) and not _same_value(a, b)]
+
+
+def _views_of_inputs(session: Session, shared: SharedArgs, value, label: str) -> list:
+    """[output, argument] for each returned array that follows an input's memory: every array
+    argument is changed in turn, in the grader's memory, and the child sends its result again;
+    an output that changed with it (or is not sent again) is a view of that input."""
+    outputs = value if isinstance(value, (tuple, list)) else (value,)
+    found = []
+    for position in shared.copies:
+        with shared.scrambled(position):
+            reply, out = session.request({"op": "resend"}, [], label)
+        try:
+            again = protocol.decode(reply.get("value"), out)
+        except protocol.ProtocolError:
+            again = None
+        again = again if isinstance(again, list) and len(again) == len(outputs) else [None] * len(outputs)
+        found += [[i, position] for i, (first, now) in enumerate(zip(outputs, again))
+                  if isinstance(first, np.ndarray) and not (isinstance(now, np.ndarray)
+                                                            and _same_value(first, now))]
+    return found
 
 
 def _same_value(before, after) -> bool:

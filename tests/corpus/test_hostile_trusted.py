@@ -16,9 +16,9 @@ import textwrap
 
 import pytest
 
-from . import Append, Case
+from . import Append, Case, Replace
 from .harness import check_contained, check_credit, check_valid_result, grade_case, params
-from .hostile import FL, FLUSHED, mentions, says
+from .hostile import FL, FLUSHED, L, RELU_OUT_WRONG, mentions, says, wrap_relu_forward
 
 SPEED = "fast_layers::test_conv_forward_fast_speed"
 POOL_SPEED = "fast_layers::test_max_pool_forward_fast_speed"
@@ -80,6 +80,38 @@ def code(file: str, *parts: str) -> Append:
 # A patched runtime skips the timed runs of every function: all four speed tests lose.
 ALL_SPEED = {f"fast_layers::test_{name}_fast_speed": 0
              for name in ("conv_forward", "conv_backward", "max_pool_forward", "max_pool_backward")}
+
+
+PURITY = "layers::test_relu_does_not_modify_inputs"
+CLIPS_X_IN_PLACE = Replace(L, "    return np.maximum(x, 0, out=np.empty_like(x)), x\n",
+                           "    np.maximum(x, 0, out=x)\n    return x.copy(), x\n")
+# The old purity checks trusted these fields of the reply: the arguments after the call (sent
+# back here as they came in) and the views the child found (none, here).
+FORGE_REPLY = """
+import numpy as np
+import _grader_runtime.server as _server
+from _grader_runtime import protocol as _protocol
+_honest_call = _server.Server.call
+
+def _call(self, header, buffers, out):
+    reply = _honest_call(self, header, buffers, out)
+    if "args_after" in reply:
+        before = _protocol.decode(header["args"], buffers, self.resolve)
+        reply["args_after"] = [_protocol.encode(a, out) if isinstance(a, (np.ndarray, dict, list))
+                               else None for a in before]
+        reply["aliases"] = []
+    return reply
+
+_server.Server.call = _call
+"""
+
+
+def _layers(fails: dict) -> dict:
+    return {f"layers::{k}": v for k, v in fails.items()}
+
+
+def layers(name: str, why: str, *edits, fails=None, check=None) -> Case:
+    return Case(name, ("layers",), why, edits, fails=fails or {}, check=check, max_seconds=180)
 
 
 def fast(name: str, why: str, *edits, speed=0, fails=None, check=None, **kw) -> Case:
@@ -169,6 +201,32 @@ CASES = [
                                         "    os.kill(int(sys.argv[1]), signal.SIGCONT)\\n",
                                         str(_hog.pid), "@@TAG@@"])
          """), speed=0.5),
+    # --- 5: the purity checks' replies forged by a patched runtime --------------------------
+    layers("runtime_forges_the_arguments_after", "relu_forward clips x in place; the patched "
+           "runtime sends back the arguments as they came in, and no views", CLIPS_X_IN_PLACE,
+           code(L, FORGE_REPLY), fails={PURITY: 0}, check=mentions(PURITY, "modified its input x")),
+    layers("runtime_forges_no_view", "relu_forward returns x itself as out; the patched runtime "
+           "says no output is a view", wrap_relu_forward("return x, x"), code(L, FORGE_REPLY),
+           fails=dict(_layers(RELU_OUT_WRONG), **{PURITY: 0}),
+           check=mentions(PURITY, "as a view of one of its inputs")),
+    # The bound of what cannot be closed: student code shares its interpreter with the runtime,
+    # so a runtime that hands the functions copies of the grader's arrays makes the submission,
+    # as the grader can measure it, modify nothing. It gains at most the purity tests' points:
+    # 2.73 of the layers part's 35 (0.91 each for conv, pool, relu) and 1.42 of fast_layers' 25.
+    layers("runtime_hands_out_copies", "relu_forward clips x in place; the patched runtime gives "
+           "it a copy of the grader's array: nothing the grader owns changes (the known bound)",
+           CLIPS_X_IN_PLACE, code(L, """
+               import numpy as np
+               import _grader_runtime.server as _server
+               _place = _server._GraderMemory.place
+
+               def _place_copies(self, slots, args):
+                   _place(self, slots, args)
+                   for slot in slots:
+                       args[int(slot["position"])] = np.array(args[int(slot["position"])])
+
+               _server._GraderMemory.place = _place_copies
+           """)),
 ]
 
 

@@ -35,8 +35,6 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
     1, 2, 4, 32, 4096, 16384, 1 << 18)
 PR_SET_NO_NEW_PRIVS = 38
 MAX_MESSAGE_CHARS = 4000
-# Bound before any student code runs, so that patching numpy in the child cannot blind the check.
-_SHARES_MEMORY = np.shares_memory
 
 
 def main(config_json: str) -> None:
@@ -173,6 +171,7 @@ class Server:
         self.max_bytes = config["limits"]["max_message_mb"] * 1024 * 1024
         self.objects: dict = {}
         self.next_id = 1
+        self.last_result = None
 
     def serve(self) -> None:
         while True:
@@ -212,6 +211,8 @@ class Server:
             return {}
         if op == "call":
             return self.call(header, buffers, out)
+        if op == "resend":
+            return {"value": protocol.encode(_arrays_of(self.last_result), out)}
         raise protocol.ProtocolError(f"unknown op {op!r}")
 
     # -- ops --
@@ -249,6 +250,8 @@ class Server:
         check = header.get("check_mutation", False)
         result = None
         timed = _TimedSlots(header["timed"], args) if header.get("timed") else None
+        if header.get("shared"):  # the purity checks read these arrays in the grader's memory
+            _GraderMemory(header["shared"]["path"]).place(header["shared"]["args"], args)
         with _pinned(header.get("cpus")):
             for run in range(max(1, int(header.get("repeat", 1)))):
                 if timed is not None:
@@ -264,9 +267,10 @@ class Server:
                 _synchronize(header["sync"])
         reply: dict = {}
         opaque = header.get("opaque")
-        if check:  # the grader compares the arguments with its own copies
+        if check:  # the grader compares dict and list arguments with its own copies
             reply["args_after"] = [_encode_plain(a, out) for a in args]
-            reply["aliases"] = _aliases(result, args, opaque)
+        if header.get("shared"):
+            self.last_result = result  # sent again (``resend``) after the grader changed the inputs
         if header.get("discard"):
             return reply
         if opaque == "all":
@@ -337,34 +341,45 @@ def _pinned(cpus):
                 pass
 
 
-class _TimedSlots:
-    """The grader's arena (``autograder.engine.arena``) seen from the child: run ``r`` gets slot
-    ``r``'s input in place of argument ``arg`` and leaves its results in slot ``r``'s outputs,
-    where the grader reads them. A result that does not fit its slot is left out (the slot keeps
-    the grader's NaN, which matches nothing)."""
+class _GraderMemory:
+    """A file the grader made in the scratch folder and reads itself (``engine.arena``)."""
 
-    def __init__(self, spec: dict, args: list) -> None:
-        with open(spec["path"], "r+b") as f:
+    def __init__(self, path: str) -> None:
+        with open(path, "r+b") as f:
             self.map = mmap.mmap(f.fileno(), 0)
-        self.spec, self.args = spec, args
-        self.outputs = [(list(o["at"]), o) for o in spec["outputs"]]
 
-    def _view(self, run: int, slot: dict) -> np.ndarray:
+    def view(self, slot: dict, base: int = 0) -> np.ndarray:
         dtype = np.dtype(slot["dtype"])
         count = int(np.prod(slot["shape"], dtype=np.int64))
-        return np.frombuffer(self.map, dtype, count, run * int(self.spec["slot_bytes"])
-                             + int(slot["offset"])).reshape(slot["shape"])
+        return np.frombuffer(self.map, dtype, count, base + int(slot["offset"])).reshape(slot["shape"])
+
+    def place(self, slots: list, args: list) -> None:
+        """Each argument named in ``slots`` becomes its array in this memory."""
+        for slot in slots:
+            args[int(slot["position"])] = self.view(slot)
+
+
+class _TimedSlots:
+    """The grader's arena seen from the child: run ``r`` gets slot ``r``'s input in place of
+    argument ``arg`` and leaves its results in slot ``r``'s outputs, where the grader reads
+    them. A result that does not fit its slot is left out (the slot keeps the grader's NaN,
+    which matches nothing)."""
+
+    def __init__(self, spec: dict, args: list) -> None:
+        self.memory, self.spec, self.args = _GraderMemory(spec["path"]), spec, args
+        self.base = int(spec["slot_bytes"])
 
     def give_input(self, run: int) -> None:
-        self.args[int(self.spec["arg"])] = self._view(run, self.spec["input"])
+        self.args[int(self.spec["arg"])] = self.memory.view(self.spec["input"], run * self.base)
 
     def keep_output(self, run: int, result) -> None:
-        for at, slot in self.outputs:
+        for slot in self.spec["outputs"]:
             item = result
             try:
-                for index in at:
+                for index in slot["at"]:
                     item = item[index]
-                np.copyto(self._view(run, slot), np.asarray(item), casting="same_kind")
+                np.copyto(self.memory.view(slot, run * self.base), np.asarray(item),
+                          casting="same_kind")
             except Exception:  # not an array of the slot's shape: the slot stays NaN
                 pass
 
@@ -405,8 +420,9 @@ def _synchronize(device: str) -> None:
 
 
 def _encode_plain(value, out: list):
-    """An argument as it is after the call, when it is plain data; None for anything else."""
-    if not isinstance(value, (np.ndarray, dict, list)):
+    """A dict or list argument as it is after the call; None for anything else (arrays are
+    read by the grader in its own memory)."""
+    if not isinstance(value, (dict, list)):
         return None
     try:
         return protocol.encode(value, out)
@@ -414,18 +430,10 @@ def _encode_plain(value, out: list):
         return None
 
 
-def _aliases(result, args: list, opaque) -> list:
-    """[output position, argument position] for returned arrays that share memory with an input
-    array (a view of x returned as out); positions kept opaque (caches) may hold inputs."""
-    if opaque == "all":
-        return []
-    outputs = result if isinstance(result, (tuple, list)) else (result,)
-    found = []
-    for i, out in enumerate(outputs):
-        if isinstance(out, np.ndarray) and not (opaque and i in opaque):
-            found += [[i, j] for j, arg in enumerate(args)
-                      if isinstance(arg, np.ndarray) and _SHARES_MEMORY(out, arg)]
-    return found
+def _arrays_of(result) -> list:
+    """The arrays among a result's items (None for the others), for the view check."""
+    items = result if isinstance(result, (tuple, list)) else (result,)
+    return [item if isinstance(item, np.ndarray) else None for item in items]
 
 
 def _describe(exc: BaseException) -> str:
