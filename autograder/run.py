@@ -227,5 +227,6 @@ def _score(index: int, part: PartConfig, plugin: GradingPlugin) -> list:
         tests.append(TestResult(
             name=f"{part.name}: {record.name}", part=part.name, number=f"{index}.{number}",
             score=max_score * record.fraction, max_score=max_score, output=record.output,
-            visibility=record.visibility or part.visibility, grader_error=record.grader_error))
+            visibility=record.visibility or part.visibility, grader_error=record.grader_error,
+            causes=record.causes, explained=record.explained))
     return tests

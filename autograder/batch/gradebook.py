@@ -7,9 +7,14 @@ import os
 import re
 from pathlib import Path
 
+from autograder.engine.plugin import FAIL
+from autograder.engine.results import number_ranges
+from autograder.engine.student_text import clean, one_line
 from autograder.report import feedback_markdown
 
 FIXED_COLUMNS = ("student", "sid", "email", "submission", "status")
+# The notes cell: every zero's first cause once, readable in a spreadsheet (which allows 32,767).
+MAX_NOTES_CHARS = 2_000
 
 
 def status(outcome) -> str:
@@ -31,8 +36,9 @@ def write_gradebook(path: Path, outcomes: list, parts: list) -> None:
         scores = [f"{by_part[p]:.2f}" if p in by_part else "" for p in parts]
         total = f"{result.score:.2f}" if result else ""
         for student in outcome.submission.students:
-            rows.append([student.name, student.sid, student.email, outcome.submission.label,
-                         status(outcome), *scores, total, _notes(outcome)])
+            rows.append([_cell(student.name), _cell(student.sid), _cell(student.email),
+                         _cell(outcome.submission.label), _cell(status(outcome)), *scores, total,
+                         _cell(_notes(outcome))])
     writer.writerows(sorted(rows, key=lambda row: (row[0].lower(), row[3])))
     _write_atomically(Path(path), buffer.getvalue())
 
@@ -48,7 +54,7 @@ def write_feedback(folder: Path, outcomes: list) -> None:
             text = feedback_markdown(outcome.result, names)
         else:
             text = (f"# Feedback for {names}\n\nYour submission could not be graded automatically: "
-                    f"{outcome.error}.\n\nYour instructor will look at it.\n")
+                    f"{clean(outcome.error)}.\n\nYour instructor will look at it.\n")
         name = _unique_file_name(outcome.submission.label, taken)
         (folder / f"{name}.md").write_text(text, encoding="utf-8")
 
@@ -58,8 +64,33 @@ def _notes(outcome) -> str:
         return f"worker log: {outcome.log}" if outcome.log else ""
     result = outcome.result
     notes = [f"{p.name}: {p.message}" for p in result.parts if p.message] + list(result.notes)
+    notes += [f"{why} (tests {', '.join(number_ranges(numbers))} at 0)"
+              for why, numbers in _zeros(result)]
     notes += [f"grader error: {e}" for e in result.grader_errors]
-    return " | ".join(notes)
+    return clean(" | ".join(notes), MAX_NOTES_CHARS)
+
+
+def _zeros(result) -> list:
+    """(first cause, test numbers) for the tests that earned nothing: the cause told once at
+    the top of the report (a SyntaxError, a missing function, ...), else the test's first
+    failing line."""
+    found: dict = {}
+    for test in result.tests:
+        if test.score <= 0 < test.max_score:
+            why = test.causes[0].summary if test.causes else one_line(_first_failure(test.output))
+            found.setdefault(why, []).append(test.number)
+    return list(found.items())
+
+
+def _first_failure(output: str) -> str:
+    return next((line for line in output.split("\n") if line.startswith(FAIL)),
+                output) or "no output"
+
+
+def _cell(text: str) -> str:
+    """One line, and never a spreadsheet formula (a cell starting with = + - @ is run as one)."""
+    text = " ".join(clean(text, MAX_NOTES_CHARS).split("\n"))
+    return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
 def _unique_file_name(label: str, taken: set) -> str:

@@ -26,7 +26,9 @@ import dataclasses
 
 import pytest
 
-from .proxy import MachineOutOfMemory, Session, StudentCodeError, StudentModule, StudentTimeout
+from .proxy import (MachineOutOfMemory, MissingFile, MissingFunction, Session, StudentCodeError,
+                    StudentFunction, StudentImportError, StudentModule, StudentTimeout)
+from .results import Cause
 from .timing import Side, TimedComparisons, TimingPolicy
 
 PASS, FAIL = "\N{CHECK MARK}", "\N{BALLOT X}"
@@ -38,6 +40,8 @@ class CaseRecord:
     passed: bool
     message: str = ""
     machine_fault: bool = False  # failed because the grading machine ran out of memory
+    error: StudentCodeError | None = None  # the student code's failure, told once as a Cause
+    skipped: bool = False  # not run, because of an earlier case's time-out (its cause)
 
 
 class Cases:
@@ -49,14 +53,16 @@ class Cases:
 
     def run(self, label: str, check, *args, **kwargs) -> bool:
         if self._timed_out:
-            self.records.append(CaseRecord(label, False, "not run: an earlier case timed out"))
+            self.records.append(CaseRecord(label, False, "not run: an earlier case timed out",
+                                           skipped=True))
             return False
         try:
             check(*args, **kwargs)
         except (AssertionError, StudentCodeError) as exc:
             self._timed_out = isinstance(exc, StudentTimeout)
-            self.records.append(CaseRecord(label, False, str(exc) or type(exc).__name__,
-                                           isinstance(exc, MachineOutOfMemory)))
+            self.records.append(CaseRecord(
+                label, False, str(exc) or type(exc).__name__, isinstance(exc, MachineOutOfMemory),
+                exc if isinstance(exc, StudentCodeError) else None))
             return False
         self.records.append(CaseRecord(label, True))
         return True
@@ -75,13 +81,41 @@ class SubmissionAccess:
     def module(self, name: str, opaque: dict | None = None) -> StudentModule:
         return StudentModule(self._session, name, opaque, self._forbid, self._reason)
 
-    def helper(self, name: str, source: str, opaque: dict | None = None) -> StudentModule:
-        """Trusted helper code run inside the sandbox (e.g. to drive a student's model there).
+    def helper(self, name: str, source: str, opaque: dict | None = None, *,
+               drives: str) -> StudentModule:
+        """Trusted helper code run inside the sandbox to drive the student's module ``drives``
+        there (e.g. to build and run a model).
 
         Its functions are called like a student module's; exceptions from the student code they
-        call come back as ``StudentException`` with the student's traceback lines."""
+        call come back as ``StudentException`` with the student's traceback lines. Messages name
+        the student's file, never the helper (the student knows nothing of it)."""
         self._session.add_helper(name, source)
-        return StudentModule(self._session, name, opaque)
+        return HelperModule(self._session, name, opaque, drives,
+                            lambda: self._session.ensure_imported(drives, self._forbid, self._reason))
+
+
+class HelperModule(StudentModule):
+    """A helper's functions, labelled by the student file they drive; before each call the
+    student's module is imported as such, so that its import errors are told as import errors."""
+
+    def __init__(self, session: Session, name: str, opaque: dict | None, drives: str,
+                 import_student) -> None:
+        super().__init__(session, name, opaque)
+        self.drives, self.import_student = drives, import_student
+
+    def __getattr__(self, attr: str) -> StudentFunction:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return _HelperFunction(self, attr)
+
+    def label_of(self, attr: str) -> str:
+        return f"your {self.drives}.py"
+
+
+class _HelperFunction(StudentFunction):
+    def call(self, args: tuple, kwargs: dict | None = None, **options):
+        self.module.import_student()
+        return super().call(args, kwargs, **options)
 
 
 class Leaderboard:
@@ -106,6 +140,8 @@ class ItemRecord:
     fraction: float = 0.0
     output: str = ""
     grader_error: str = ""
+    causes: list = dataclasses.field(default_factory=list)  # results.Cause, each once
+    explained: bool = False  # every point it lost is explained by its causes
 
 
 class GradingPlugin:
@@ -204,23 +240,34 @@ class GradingPlugin:
         cases = self._cases.get(item.nodeid)
         timing = self._timing.get(item.nodeid)
         exc = call.excinfo.value if call.excinfo is not None else None
-        lines = []
+        lines, causes, own_failure = [], {}, False
         if cases is not None and cases.records:
             record.fraction = cases.fraction
-            lines += [f"{PASS if r.passed else FAIL} {r.label}" + (f": {r.message}" if r.message else "")
-                      for r in cases.records]
+            for r in cases.records:
+                if r.error is not None:  # told once at the top; here its one-line summary
+                    cause = causes.setdefault(str(r.error), cause_of(r.error))
+                    lines.append(f"{FAIL} {r.label}: {cause.summary}")
+                else:
+                    own_failure |= not (r.passed or r.skipped)
+                    lines.append(f"{PASS if r.passed else FAIL} {r.label}"
+                                 + (f": {r.message}" if r.message else ""))
         elif cases is not None and exc is None:
             record.grader_error = "test recorded no cases"
         elif timing is not None and timing.verdicts and exc is None:
             record.fraction = timing.fraction
             lines += [verdict.message() for verdict in timing.verdicts]
+            own_failure = record.fraction < 1.0
         else:
             record.fraction = 1.0 if exc is None else 0.0
-        if isinstance(exc, (AssertionError, StudentCodeError)):  # the student's failure
+        if isinstance(exc, StudentCodeError):  # the student's failure, outside any case
+            record.fraction = 0.0 if cases is None else record.fraction
+            lines.append(causes.setdefault(str(exc), cause_of(exc)).summary)
+        elif isinstance(exc, AssertionError):  # the suite's verdict on the student's result
             record.fraction = 0.0 if cases is None else record.fraction
             lines.append(str(exc) or type(exc).__name__)
+            own_failure = True
         elif exc is not None:  # the test broke off: its unrun cases earned nothing
-            record.fraction = 0.0
+            record.fraction, own_failure = 0.0, True
             record.grader_error = f"{type(exc).__name__}: {exc}"
             if call.when == "setup":  # a fixture of the suite failed: the grader's problem
                 lines.append("The grader could not run this test (a problem on the grader's "
@@ -229,6 +276,14 @@ class GradingPlugin:
                 lines.append(f"The grader could not check this result ({type(exc).__name__}: "
                              f"{str(exc)[:300]}). Check that your function returns what its "
                              "docstring promises.")
+        record.causes = list(causes.values())
+        record.explained = record.fraction < 1.0 and not own_failure
+        if record.explained and record.fraction == 0.0 and all(c.fatal for c in record.causes):
+            # The file or function could not be used: nothing of this test was graded, and a
+            # hint about how to write the code would be beside the point.
+            record.output = "\n".join(f"not graded: {c.summary} (see the top of the report)"
+                                      for c in record.causes)
+            return
         # A hint about the code is beside the point when only the machine's memory failed.
         machine_only = isinstance(exc, MachineOutOfMemory) or (
             cases is not None and exc is None and cases.records
@@ -236,3 +291,21 @@ class GradingPlugin:
         if record.fraction < 1.0 and record.hint and not machine_only:
             lines.append(f"Hint: {record.hint}")
         record.output = "\n".join(lines)
+
+
+# What to do about a failure that makes a whole file or function unusable.
+FIXES = {
+    StudentImportError: "Fix: make the file import without errors (import it in Python from your "
+                        "submission's folder to see them), using only what the part allows; none "
+                        "of its tests can run until it does.",
+    MissingFile: "Fix: hand in the file with exactly this name, at the top of your submission.",
+    MissingFunction: "Fix: define the function with exactly the name and arguments of the handout.",
+}
+
+
+def cause_of(error: StudentCodeError) -> Cause:
+    """The failure as told once at the top of the report: its first line as the summary, the
+    whole text (the student's traceback lines included) and, for a fatal one, the fix."""
+    text = str(error) or type(error).__name__
+    fix = next((fix for kind, fix in FIXES.items() if isinstance(error, kind)), "")
+    return Cause(summary=text, detail=text + (f"\n{fix}" if fix else ""), fatal=bool(fix))

@@ -129,7 +129,7 @@ class Session:
             return
         if module in self._helpers:
             self.request({"op": "load_helper", "name": module, "source": self._helpers[module]}, [],
-                         f"loading the grader's helper {module}")
+                         "setting up the grader's code in your process")
             self._imported.add((module, self.sandbox.incarnation))
             return
         header = {"op": "import", "module": module, "forbid": list(forbid), "reason": reason}
@@ -184,6 +184,10 @@ class StudentModule:
     def __repr__(self) -> str:
         return f"<student module {self._name}.py>"
 
+    def label_of(self, attr: str) -> str:
+        """How messages name a call of ``attr`` (the student reads them)."""
+        return f"{attr}() in {self._name}.py"
+
 
 class StudentFunction:
     def __init__(self, module: StudentModule, name: str) -> None:
@@ -206,7 +210,7 @@ class StudentFunction:
         """
         m = self.module
         session = m._session
-        label = f"{self.name}() in {m._name}.py"
+        label = m.label_of(self.name)
         session.ensure_imported(m._name, m._forbid, m._forbid_reason)
         encoded_args, buffers = session.encode_args(list(args))
         encoded_kwargs = protocol.encode(dict(kwargs or {}), buffers)

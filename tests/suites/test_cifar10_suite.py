@@ -101,7 +101,7 @@ def load_weights_in_sandbox(tmp_path):
         sandboxes.append(sandbox)
         access = SubmissionAccess(Session(sandbox, 300), (), "")
         runner = access.helper("cifar10_grader_helpers", HELPERS.read_text(),
-                               opaque={"build_model": "all"})
+                               opaque={"build_model": "all"}, drives="cifar10")
         return runner.load_weights(runner.build_model("cpu"), "cifar10.pt", 100)
 
     yield load

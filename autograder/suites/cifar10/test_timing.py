@@ -23,7 +23,8 @@ def _images(n: int) -> np.ndarray:
 def _model_then(*rest):
     """Args builder: build a fresh model in each side's own process, then the other inputs."""
     def build(side) -> tuple:
-        runner = side.helper(HELPER, HELPERS.read_text(), opaque={"build_model": "all"})
+        runner = side.helper(HELPER, HELPERS.read_text(), opaque={"build_model": "all"},
+                             drives="cifar10")
         return (runner.build_model(rest[-1]),) + rest
     return build
 
