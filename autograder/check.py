@@ -120,7 +120,8 @@ def _check_part(index: int, name: str, part: dict, root: Path, sandboxes, option
             sandbox.close()
     tests = [TestResult(name=f"{name}: {r.name}", part=name, number=f"{index}.{number}",
                         score=r.weight * r.fraction, max_score=r.weight, output=r.output,
-                        visibility="visible", grader_error=r.grader_error)
+                        visibility="visible", grader_error=r.grader_error, causes=r.causes,
+                        explained=r.explained)
              for number, r in enumerate(plugin.records, start=1)]
     return tests, PartSummary(name, sum(t.score for t in tests), sum(t.max_score for t in tests),
                               time.monotonic() - started, message=message,

@@ -31,7 +31,9 @@ def print_report(result: GradeResult, console: Console | None = None, show_passe
     console = console or Console()
     table = _table(result, console.width)
     footer = _footer(result)
-    budget = MAX_REPORT_LINES - len(console.render_lines(table, pad=False)) - len(footer) - 2
+    # Kept for the always-shown lines: the heading of the causes and the line saying how
+    # many failures were left out (two lines when wrapped).
+    budget = MAX_REPORT_LINES - _height(console, [table, *footer]) - 3
     causes, budget, causes_left = _within(console, _cause_blocks(result), budget)
     details, budget, details_left = _within(console, _detail_blocks(result, show_passed), budget)
     if causes:
@@ -55,15 +57,20 @@ def _within(console: Console, blocks: list, budget: int) -> tuple:
         if short is not None and budget >= 1:
             chosen[i], budget = [short], budget - 1
     for i, (block, _) in enumerate(blocks):
-        extra = sum(len(console.render_lines(line, pad=False)) for line in block) - len(chosen[i] or ())
+        extra = _height(console, block) - len(chosen[i] or ())
         if extra <= budget:
             chosen[i], budget = block, budget - extra
     return [line for lines in chosen if lines for line in lines], budget, chosen.count(None)
 
 
+def _height(console: Console, renderables: list) -> int:
+    """Terminal lines that ``renderables`` take at the console's width."""
+    return sum(len(console.render_lines(r, pad=False)) for r in renderables)
+
+
 def _lines(console: Console, lines: list) -> None:
-    for line in lines:
-        console.print(line, highlight=False)
+    for line in lines:  # a one-line form (no_wrap) is cut, as _height measured it
+        console.print(line, highlight=False, no_wrap=line.no_wrap, overflow=line.overflow)
 
 
 def _table(result: GradeResult, width: int) -> Table:

@@ -19,6 +19,9 @@ The test's name is the first line of its docstring. Fixtures offered to suites:
 
 Assertion messages and ``StudentCodeError`` texts are what the student reads, so suites must
 never put expected values in them; pytest's assertion rewriting is turned off for that reason.
+A ``StudentCodeError`` (a file that does not import, a function that raises) becomes a
+``results.Cause``: the report tells it once, with the tests it cost, and each failing case
+carries its one-line summary.
 """
 from __future__ import annotations
 
@@ -278,7 +281,8 @@ class GradingPlugin:
                              "docstring promises.")
         record.causes = list(causes.values())
         record.explained = record.fraction < 1.0 and not own_failure
-        if record.explained and record.fraction == 0.0 and all(c.fatal for c in record.causes):
+        if (record.explained and record.fraction == 0.0 and record.causes
+                and all(c.fatal for c in record.causes)):
             # The file or function could not be used: nothing of this test was graded, and a
             # hint about how to write the code would be beside the point.
             record.output = "\n".join(f"not graded: {c.summary} (see the top of the report)"

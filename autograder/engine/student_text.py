@@ -20,8 +20,10 @@ MAX_TEST_OUTPUT_CHARS = 4_000
 # All student-facing text of one grade. JSON may write a character as 6 bytes (\uXXXX), so
 # 150,000 characters keep results.json under 1 MiB (Gradescope stores and shows it whole).
 MAX_RESULT_TEXT_CHARS = 150_000
-# What student code printed, per part (the sandbox keeps at most max_output_kb of it already).
-MAX_STUDENT_OUTPUT_CHARS = 20_000
+# What student code printed, per part: the sandbox already keeps at most max_output_kb (64 KiB
+# by default) per student process, with a note of what it dropped; this bounds a part whose
+# process was restarted many times. Kept in the record (batch cache), not in results.json.
+MAX_STUDENT_OUTPUT_CHARS = 256_000
 # A note or a part's message (loader notes name the submission's files).
 MAX_NOTE_CHARS = 1_000
 
