@@ -178,17 +178,23 @@ def _prove(prove, *args) -> None:
               show_default=True, help="Folder for the master notebook cnn_questions.ipynb.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A TOML file laid over autograder/grading.toml (the questions' points follow it).")
-def otter(output: Path, config_path: Path | None) -> None:
-    """Write an otter-assign master notebook of the notebook questions (then: otter assign)."""
+@click.option("--no-self-test", is_flag=True, help=SELF_TEST_HELP)
+def otter(output: Path, config_path: Path | None, no_self_test: bool) -> None:
+    """Write an otter-assign master notebook of the notebook questions, then grade the reference's
+    answers through otter assign and otter run (offline)."""
     from autograder.config import load_config
     from autograder.package.notebook_parts import NotebookBuildError
-    from autograder.package.otter import write_master_notebook
+    from autograder.package.otter import prove_master_notebook, write_master_notebook
 
+    config = load_config(config_path)
     try:
-        path = write_master_notebook(load_config(config_path), output)
+        path = write_master_notebook(config, output)
     except NotebookBuildError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {path}; next: otter assign {path} {output / 'dist'}")
+    if not no_self_test:
+        click.echo("self-test: otter assign, then otter run on the reference's answers ...")
+        _prove(prove_master_notebook, path, config)
 
 
 @package.command()
@@ -196,17 +202,23 @@ def otter(output: Path, config_path: Path | None) -> None:
               show_default=True, help="The nbgrader course folder (the notebook goes in its source/).")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A TOML file laid over autograder/grading.toml (the questions' points follow it).")
-def nbgrader(output: Path, config_path: Path | None) -> None:
-    """Write an nbgrader source notebook of the notebook questions (then: generate_assignment)."""
+@click.option("--no-self-test", is_flag=True, help=SELF_TEST_HELP)
+def nbgrader(output: Path, config_path: Path | None, no_self_test: bool) -> None:
+    """Write an nbgrader source notebook of the notebook questions, then grade the reference's
+    answers through generate_assignment and autograde in a scratch course (offline)."""
     from autograder.config import load_config
-    from autograder.package.nbgrader import ASSIGNMENT_NAME, write_source_notebook
+    from autograder.package.nbgrader import ASSIGNMENT_NAME, prove_source_notebook, write_source_notebook
     from autograder.package.notebook_parts import NotebookBuildError
 
+    config = load_config(config_path)
     try:
-        path = write_source_notebook(load_config(config_path), output)
+        path = write_source_notebook(config, output)
     except NotebookBuildError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"wrote {path}; next, in {output}: nbgrader generate_assignment {ASSIGNMENT_NAME}")
+    if not no_self_test:
+        click.echo("self-test: nbgrader generate_assignment, then autograde of the reference's answers ...")
+        _prove(prove_source_notebook, path, config)
 
 
 @package.command()

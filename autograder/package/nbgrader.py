@@ -8,15 +8,29 @@ TESTS``. The questions, their solutions, tests and points come from ``notebook_p
 
 The notebook is written where nbgrader looks for it, ``COURSE/source/cnn_questions/``, so
 ``--output`` can be the course folder itself; then ``nbgrader generate_assignment cnn_questions``.
+``prove_source_notebook`` runs that in a scratch course, hands in the released notebook filled
+with the reference's answers and grades it with ``nbgrader autograde``.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
 from pathlib import Path
 
 import nbformat
 
 from autograder.config import GradingConfig
-from autograder.package.notebook_parts import Question, questions_notebook
+from autograder.package.notebook_parts import Question, fill_answers, question_points, questions_notebook
+from autograder.package.selftest import (Proof, reference_answers, require_full_marks, require_tool,
+                                         run_tool)
+
+COURSE_CONFIG = """\
+c = get_config()
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.course_id = "self-test"
+"""
+STUDENT = "reference"
 
 ASSIGNMENT_NAME = "cnn_questions"
 
@@ -57,3 +71,32 @@ def write_source_notebook(config: GradingConfig, course_dir: Path) -> Path:
     path = folder / f"{ASSIGNMENT_NAME}.ipynb"
     nbformat.write(build_source_notebook(config), str(path))
     return path
+
+
+def prove_source_notebook(source: Path, config: GradingConfig) -> Proof:
+    """In a scratch course: ``generate_assignment`` from ``source``, the released notebook filled
+    with the reference's answers handed in, ``autograde``d; full marks or ``SelfTestFailed``."""
+    require_tool("nbgrader", "nbgrader")
+    from nbgrader.api import Gradebook
+
+    with tempfile.TemporaryDirectory(prefix="nbgrader-self-test-") as tmp:
+        course = Path(tmp)
+        started = time.monotonic()
+        (course / "source" / ASSIGNMENT_NAME).mkdir(parents=True)
+        shutil.copyfile(source, course / "source" / ASSIGNMENT_NAME / f"{ASSIGNMENT_NAME}.ipynb")
+        (course / "nbgrader_config.py").write_text(COURSE_CONFIG.format(root=str(course)))
+        run_tool("nbgrader", "generate_assignment", ASSIGNMENT_NAME, cwd=course)
+        notebook = nbformat.read(course / "release" / ASSIGNMENT_NAME / f"{ASSIGNMENT_NAME}.ipynb",
+                                 as_version=4)
+        fill_answers(notebook.cells, reference_answers())
+        handed_in = course / "submitted" / STUDENT / ASSIGNMENT_NAME
+        handed_in.mkdir(parents=True)
+        nbformat.write(notebook, handed_in / f"{ASSIGNMENT_NAME}.ipynb")
+        run_tool("nbgrader", "autograde", ASSIGNMENT_NAME, "--create", cwd=course)
+        with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+            graded = gradebook.find_submission_notebook(ASSIGNMENT_NAME, ASSIGNMENT_NAME, STUDENT)
+            tests = {grade.name: (float(grade.score), float(grade.max_score)) for grade in graded.grades}
+            reported = float(graded.score)
+    return require_full_marks(f"{source} (nbgrader generate_assignment, autograde)", tests,
+                              sum(question_points(config).values()), time.monotonic() - started,
+                              reported_score=reported)

@@ -9,16 +9,23 @@ points come from ``notebook_parts``.
 
 Next step for the instructor: ``otter assign MASTER DIST`` writes ``DIST/student/`` (the notebook
 to hand out) and ``DIST/autograder/`` (the zip for Gradescope or ``otter run``/``otter grade``).
+``prove_master_notebook`` takes that step itself, offline, and grades the reference's answers
+with the zip it built (``otter run``: otter's own grading, as on Gradescope).
 """
 from __future__ import annotations
 
+import json
+import tempfile
+import time
 from pathlib import Path
 
 import nbformat
 import yaml
 
 from autograder.config import GradingConfig
-from autograder.package.notebook_parts import Question, questions_notebook
+from autograder.package.notebook_parts import Question, fill_answers, question_points, questions_notebook
+from autograder.package.selftest import (Proof, SelfTestFailed, reference_answers, require_full_marks,
+                                         require_tool, run_tool)
 
 NOTEBOOK_NAME = "cnn_questions.ipynb"
 ASSIGNMENT_NAME = "cnn_questions"
@@ -59,3 +66,26 @@ def write_master_notebook(config: GradingConfig, output_dir: Path) -> Path:
     path = output_dir / NOTEBOOK_NAME
     nbformat.write(build_master_notebook(config), str(path))
     return path
+
+
+def prove_master_notebook(master: Path, config: GradingConfig) -> Proof:
+    """``otter assign`` the master notebook, fill the student notebook with the reference's answers,
+    grade it with ``otter run`` and the autograder zip; full marks or ``SelfTestFailed``."""
+    require_tool("otter", "otter-grader")
+    with tempfile.TemporaryDirectory(prefix="otter-self-test-") as tmp:
+        work = Path(tmp)
+        started = time.monotonic()
+        run_tool("otter", "assign", str(master.resolve()), "dist", cwd=work)
+        zips = list((work / "dist" / "autograder").glob("*.zip"))
+        if len(zips) != 1:
+            raise SelfTestFailed(f"self-test: otter assign built {len(zips)} autograder zips, not one")
+        notebook = nbformat.read(work / "dist" / "student" / NOTEBOOK_NAME, as_version=4)
+        fill_answers(notebook.cells, reference_answers())
+        nbformat.write(notebook, work / NOTEBOOK_NAME)
+        run_tool("otter", "run", "-a", str(zips[0]), "-o", str(work), NOTEBOOK_NAME, cwd=work)
+        results = json.loads((work / "results.json").read_text())
+    # Otter's summary entries ("Public Tests") carry no points; each question's entry does.
+    tests = {t["name"]: (float(t["score"]), float(t["max_score"]))
+             for t in results.get("tests", []) if "max_score" in t}
+    return require_full_marks(f"{master} (otter assign, otter run)", tests,
+                              sum(question_points(config).values()), time.monotonic() - started)

@@ -1,15 +1,19 @@
 """A package proves itself: the reference, graded through it, must get every point it offers.
 
-Each packager (Gradescope zip, otter, nbgrader) runs its own platform's grading on the reference
-and hands the per-test scores here. The verdict never trusts a single number: every test must be
-at its maximum, the maxima must add up to the package's total, and where the platform also reports
-an overall score, that must equal the total too. Anything else is a ``SelfTestFailed`` naming what
-fell short.
+Each packager (Gradescope zip, otter, nbgrader) runs its own platform's grading on the reference,
+offline, with the tools installed here, and hands the per-test scores here. The verdict never
+trusts a single number: every test must be at its maximum, the maxima must add up to the
+package's total, and where the platform also reports an overall score, that must equal the total
+too. Anything else is a ``SelfTestFailed`` naming what fell short.
 """
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import importlib.util
 import math
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -73,3 +77,38 @@ def unzip_with_modes(archive: Path, dest: Path) -> None:
             mode = (info.external_attr >> 16) & 0o777
             if mode:  # zips made elsewhere may record none
                 target.chmod(mode)
+
+
+# --- the notebook routes: the real tools, run offline on the reference's answers ---------------
+
+TOOL_TIMEOUT = 600  # seconds for one tool run; otter assign and nbgrader autograde take about a minute
+SHOWN_OUTPUT_LINES = 15
+
+
+def require_tool(module: str, package: str) -> None:
+    """Refuse the self-test where the platform's own tool is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise SelfTestFailed(f"the self-test runs {package}, which is not installed here: "
+                             "pip install -e '.[notebooks]', or pass --no-self-test")
+
+
+def run_tool(*args: str, cwd: Path) -> None:
+    """``python -m ARGS`` in ``cwd``; a failure is the self-test's, with the tool's last words."""
+    try:
+        done = subprocess.run([sys.executable, "-m", *args], cwd=cwd, capture_output=True, text=True,
+                              timeout=TOOL_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        raise SelfTestFailed(f"self-test: {' '.join(args[:2])} ran past {TOOL_TIMEOUT} s") from None
+    if done.returncode != 0:
+        tail = (done.stdout + done.stderr).strip().splitlines()[-SHOWN_OUTPUT_LINES:]
+        raise SelfTestFailed(f"self-test: {' '.join(args[:2])} exited with code {done.returncode}:\n"
+                             + "\n".join(tail))
+
+
+def reference_answers() -> dict:
+    """question -> the answer cell a student who wrote the reference would fill in."""
+    from autograder.package.notebook_parts import QUESTIONS, answer_code
+
+    return {name: answer_code(importlib.import_module(f"reference.{module}"),
+                              importlib.import_module(f"assignments.{module}"), name)
+            for _, module, name in QUESTIONS}

@@ -3,19 +3,26 @@ and ``nbgrader autograde`` in a temporary course folder, scores read with nbgrad
 
 One student per answer set of test_otter.py (the reference, the padding bug, unfinished
 functions) hands in the released notebook filled in; one ``autograde`` run grades them all.
+``grade package nbgrader`` runs the same round trip on the reference's answers as its self-test;
+the last tests check that.
 """
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
+from click.testing import CliRunner
 from nbgrader.api import Gradebook
 
 from autograder.config import load_config
+from autograder.package import nbgrader as nbgrader_package
 from autograder.package import notebook_parts
-from autograder.package.nbgrader import ASSIGNMENT_NAME, write_source_notebook
+from autograder.package.nbgrader import ASSIGNMENT_NAME, prove_source_notebook, write_source_notebook
+from autograder.package.selftest import SelfTestFailed
+from cli import main
 
 from .test_otter import ANSWER_SETS, STUB, answers_folder, load_answers, question_points, run_tool
 
@@ -92,3 +99,22 @@ def test_unfinished_functions_get_nothing(tmp_path_factory):
     for name, (score, max_score) in scores.items():
         expected = 0.0 if ANSWER_SETS["unfinished"].get(name) == STUB else max_score
         assert score == pytest.approx(expected), name
+
+
+def test_export_command_proves_its_notebook_with_the_reference(tmp_path):
+    result = CliRunner().invoke(main, ["package", "nbgrader", "--output", str(tmp_path / "course")])
+    assert result.exit_code == 0, result.output
+    total = sum(question_points().values())
+    assert re.search(rf"^self-test passed: the reference got {total:g}/{total:g} through .*cnn_questions.ipynb "
+                     r"\(nbgrader generate_assignment, autograde\) in \d+ s$", result.stdout, re.MULTILINE), \
+        result.stdout
+
+
+def test_self_test_refuses_answers_short_of_full_marks(tmp_path_factory, monkeypatch):
+    """The verdict comes from nbgrader's per-cell grades: a padding bug in the answers is caught."""
+    base = tmp_path_factory.getbasetemp()
+    buggy = load_answers(answers_folder(base, "padding_bug"))
+    monkeypatch.setattr(nbgrader_package, "reference_answers", lambda: buggy)
+    source = write_source_notebook(load_config(), base / "nbgrader-self-test")
+    with pytest.raises(SelfTestFailed, match=r"below full marks: conv_output_size_test_\d+ \(0/[\d.]+\)"):
+        prove_source_notebook(source, load_config())

@@ -1,7 +1,8 @@
 """otter-grader round trip: ``grade package otter``, the real ``otter assign``, then ``otter run``.
 
 ``otter run`` is otter's local (non-container) grading: it executes a filled-in student notebook
-and runs the autograder zip's tests against it, as Gradescope would. Students' answers are built
+and runs the autograder zip's tests against it, as Gradescope would. ``grade package otter`` runs
+the same round trip on the reference's answers as its self-test; the last tests check that. Students' answers are built
 from files shaped like the reference (``write_answers``): the reference itself, or the reference
 with edits, and go into the notebooks with ``notebook_parts.fill_answers``.
 
@@ -15,16 +16,21 @@ import importlib
 import importlib.util
 import inspect
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+from click.testing import CliRunner
 
 from autograder.config import load_config
+from autograder.package import otter as otter_package
 from autograder.package import notebook_parts
-from autograder.package.otter import NOTEBOOK_NAME, write_master_notebook
+from autograder.package.otter import NOTEBOOK_NAME, prove_master_notebook, write_master_notebook
+from autograder.package.selftest import SelfTestFailed
+from cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +150,21 @@ def test_padding_bug_loses_part_of_conv_output_size_only(tmp_path_factory):
     score, max_score = scores.pop("conv_output_size")
     assert 0 < score < max_score
     assert all(s == pytest.approx(m, abs=OTTER_ROUNDING) for s, m in scores.values()), scores
+
+
+def test_export_command_proves_its_notebook_with_the_reference(tmp_path):
+    result = CliRunner().invoke(main, ["package", "otter", "--output", str(tmp_path / "otter")])
+    assert result.exit_code == 0, result.output
+    total = sum(question_points().values())
+    assert re.search(rf"^self-test passed: the reference got {total:g}/{total:g} through .*cnn_questions.ipynb "
+                     r"\(otter assign, otter run\) in \d+ s$", result.stdout, re.MULTILINE), result.stdout
+
+
+def test_self_test_refuses_answers_short_of_full_marks(tmp_path_factory, monkeypatch):
+    """The verdict comes from otter's per-question scores: a padding bug in the answers is caught."""
+    base = tmp_path_factory.getbasetemp()
+    buggy = load_answers(answers_folder(base, "padding_bug"))
+    monkeypatch.setattr(otter_package, "reference_answers", lambda: buggy)
+    master = write_master_notebook(load_config(), base / "otter-self-test")
+    with pytest.raises(SelfTestFailed, match=r"below full marks: conv_output_size \([\d.]+/[\d.]+\)$"):
+        prove_master_notebook(master, load_config())
