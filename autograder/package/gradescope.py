@@ -37,7 +37,8 @@ from pathlib import Path
 
 from autograder.config import load_config
 from autograder.examples import build_submission
-from autograder.package.selftest import Proof, SelfTestFailed, require_full_marks, unzip_with_modes
+from autograder.package.selftest import (SHOWN_OUTPUT_LINES, Proof, SelfTestFailed, require_full_marks,
+                                         unzip_with_modes)
 from autograder.run import PROJECT_ROOT, SUITES_DIR
 from reference.cifar10_data import BATCHES_DIRNAME, CIFAR10DataError, find_data_dir, load_cifar10
 
@@ -199,13 +200,13 @@ def _project_files(folder: Path) -> list:
 
 def prove_gradescope_zip(archive: Path, submission: Path | None = None) -> Proof:
     """Grade the reference with ``archive`` as Gradescope would, offline; full marks or refuse.
-    ``submission``: another folder that must get full marks (e.g. the reference as a notebook).
 
     The zip goes into a temporary root laid out like ``/autograder`` (``source/``, ``submission/``
     holding the reference as a student hands it in, ``results/``) and its own ``run_autograder``
     runs there (``AUTOGRADER_ROOT``), with this interpreter standing in for setup.sh's and an
     environment as bare as Gradescope's, so no data or setting leaks in from here. The verdict
     is read from the ``results.json`` it writes, against the points the zip itself declares.
+    ``submission``: another folder that must get full marks (e.g. the reference as a notebook).
     """
     root = Path(tempfile.mkdtemp(prefix="gradescope-self-test-"))
     try:
@@ -228,10 +229,13 @@ def prove_gradescope_zip(archive: Path, submission: Path | None = None) -> Proof
             raise SelfTestFailed(f"self-test of {archive}: run_autograder ran past {budget:.0f} s") from None
         seconds = time.monotonic() - started
         if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
+            tail = (done.stdout + done.stderr).strip().splitlines()[-SHOWN_OUTPUT_LINES:]
             raise SelfTestFailed(f"self-test of {archive}: run_autograder exited with code "
                                  f"{done.returncode}:\n" + "\n".join(tail))
-        results = json.loads((root / "results" / "results.json").read_text())
+        try:
+            results = json.loads((root / "results" / "results.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise SelfTestFailed(f"self-test of {archive}: no readable results.json ({exc})") from None
     finally:
         shutil.rmtree(root, ignore_errors=True)
     tests = {f"{index}. {test.get('name', '?')}": (float(test.get("score", 0)), float(test.get("max_score", 0)))

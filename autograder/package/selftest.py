@@ -20,6 +20,7 @@ from pathlib import Path
 # Platforms round scores (otter writes 5 decimals); a lost case is worth far more than this.
 TOLERANCE = 1e-4
 SHOWN_FAILURES = 5
+SHOWN_OUTPUT_LINES = 15  # of a failed run's output: where it went wrong, not the whole log
 
 
 class SelfTestFailed(Exception):
@@ -82,7 +83,6 @@ def unzip_with_modes(archive: Path, dest: Path) -> None:
 # --- the notebook routes: the real tools, run offline on the reference's answers ---------------
 
 TOOL_TIMEOUT = 600  # seconds for one tool run; otter assign and nbgrader autograde take about a minute
-SHOWN_OUTPUT_LINES = 15
 
 
 def require_tool(module: str, package: str) -> None:

@@ -328,6 +328,16 @@ def test_a_bad_cifar10_folder_is_refused_in_one_line(tmp_path, folder, complaint
     assert (result.exit_code, result.stderr) == (2, f"Error: --cifar-data {tmp_path / folder}: {complaint}\n")
 
 
+def test_an_unreadable_test_batch_is_refused_in_one_line(tmp_path):
+    batches = tmp_path / "data" / BATCHES_DIRNAME
+    batches.mkdir(parents=True)
+    (batches / "test_batch").write_bytes(b"not a pickle")
+    result = package_command("--cifar-data", tmp_path / "data", "--output", tmp_path / "autograder.zip")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith(f"Error: --cifar-data {tmp_path / 'data'}: {batches / 'test_batch'} is "
+                                    "not a readable CIFAR-10 batch file")
+
+
 def test_only_the_test_batch_is_bundled_and_run_autograder_is_pointed_at_it(tmp_path):
     data = write_fake_cifar10(tmp_path / "data", n_train_per_batch=2, n_test=10).parent
     path = tmp_path / "autograder.zip"
