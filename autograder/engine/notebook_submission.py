@@ -29,6 +29,11 @@ import symtable
 from pathlib import Path
 
 
+# The notebook is parsed in the grader's own process, which must stay small (Gradescope: 768 MB);
+# parsed JSON takes several times its size in memory. Code alone is far smaller than this.
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+
+
 class NotebookError(Exception):
     """The notebook cannot be read at all; the message says why, for the student."""
 
@@ -83,6 +88,11 @@ def write_notebook_parts(folder: Path, functions_by_file: dict) -> list:
 
 def _statements(notebook: Path) -> tuple:
     """Every top-level statement of every code cell that parses, and notes on the cells that do not."""
+    size = notebook.stat().st_size
+    if size > MAX_NOTEBOOK_BYTES:
+        raise NotebookError(f"it is {size / 2**20:.0f} MiB, more than the {MAX_NOTEBOOK_BYTES // 2**20} MiB "
+                            "a notebook may be (its outputs, e.g. plots, are the bulk: clear them "
+                            "with Edit > Clear Outputs of All Cells, save, and hand it in again)")
     try:
         document = json.loads(notebook.read_bytes())
     except (ValueError, RecursionError) as exc:

@@ -10,7 +10,7 @@ import pytest
 
 from autograder.run import HANDOUT_DIR
 
-from autograder.engine.notebook_submission import write_notebook_parts
+from autograder.engine.notebook_submission import MAX_NOTEBOOK_BYTES, write_notebook_parts
 from autograder.engine.submission import load_submission
 from tests.notebooks.build import notebook_json, reference_cells
 
@@ -101,11 +101,16 @@ def test_imports_come_first_and_future_imports_at_the_top(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ("{not json", "not a readable Jupyter notebook (invalid JSON"),
     (json.dumps({"worksheets": []}), "not a Jupyter notebook in the current format"),
-])
+    (None, "50 MiB, more than the 50 MiB a notebook may be (its outputs"),  # None: too large
+], ids=["not-json", "old-format", "too-large"])
 def test_an_unreadable_notebook_says_so_and_writes_nothing(tmp_path, content, message):
     folder = tmp_path / "s"
     folder.mkdir()
-    (folder / "work.ipynb").write_text(content)
+    with open(folder / "work.ipynb", "w") as f:
+        if content is None:
+            f.truncate(MAX_NOTEBOOK_BYTES + 1)
+        else:
+            f.write(content)
     notes = write_notebook_parts(folder, FILES)
     assert len(notes) == 1 and notes[0].startswith(f"work.ipynb was not graded: it is {message}")
     assert sorted(p.name for p in folder.iterdir()) == ["work.ipynb"]
