@@ -30,7 +30,7 @@ def print_report(result: GradeResult, console: Console | None = None, show_passe
     """What went wrong (each cause once), the per-test table, each test's own failures, totals."""
     console = console or Console()
     table = _table(result, console.width)
-    footer = _footer(result)
+    footer = _footer(result, console.width)
     # Kept for the always-shown lines: the heading of the causes and the line saying how
     # many failures were left out (two lines when wrapped).
     budget = MAX_REPORT_LINES - _height(console, [table, *footer]) - 3
@@ -116,20 +116,30 @@ def _detail_blocks(result: GradeResult, show_passed: bool) -> list:
     return blocks
 
 
-def _footer(result: GradeResult) -> list:
-    lines = [Text("-" * 20, style="dim")]
+def _footer(result: GradeResult, width: int) -> list:
+    """Part scores (one line each, cut at the terminal's width: a part's message is also told
+    as a cause), notes and grader errors (each at most about three lines), and the total."""
+    parts = [Text("-" * 20, style="dim")]
     for part in result.parts:
-        line = Text(f"{part.name}: {part.score:.2f} / {part.max_score:.2f}  ({part.seconds:.1f} s)")
+        line = Text(f"{part.name}: {part.score:.2f} / {part.max_score:.2f}  ({part.seconds:.1f} s)",
+                    no_wrap=True, overflow="ellipsis")
         if part.message:
             line.append(f"  {part.message}", style="dim")
-        lines.append(line)
-    lines += _capped([Text.assemble(("Note: ", "yellow"), note) for note in result.notes], "notes")
-    lines.append(Text.assemble((f"Total: {result.score:.2f} / {result.max_score:.2f}", "bold"),
-                               (f"   graded in {result.execution_time:.1f} s; isolation: "
-                                f"{result.isolation}", "dim")))
-    lines += _capped([Text.assemble(("grader error (instructor only): ", "red"), error)
+        parts.append(line)
+    notes = _capped([Text.assemble(("Note: ", "yellow"), _cut(note, width))
+                     for note in result.notes], "notes")
+    total = Text.assemble((f"Total: {result.score:.2f} / {result.max_score:.2f}", "bold"),
+                          (f"   graded in {result.execution_time:.1f} s; isolation: "
+                           f"{result.isolation}", "dim"))
+    errors = _capped([Text.assemble(("grader error (instructor only): ", "red"), _cut(error, width))
                       for error in result.grader_errors], "grader errors")
-    return lines
+    return parts + notes + [total] + errors
+
+
+def _cut(text: str, width: int) -> str:
+    """At most about three terminal lines of ``text``."""
+    limit = 2 * width
+    return text if len(text) <= limit else text[:limit] + " [...]"
 
 
 def _capped(lines: list, what: str) -> list:

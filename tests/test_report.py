@@ -15,6 +15,7 @@ from tests.outputs import CONTROL, check_clean, gradebook_notes, terminal
 
 FILES = ("shapes.py", "layers.py", "fast_layers.py", "cifar10.py")
 MAX_LINES = 150
+CLEAR = "\x1b[2J"
 MAX_JSON_BYTES = 2**20
 
 
@@ -101,9 +102,11 @@ def test_the_reference_report_is_short(tmp_path, fake_data):
 
 def test_the_grade_text_budget_cuts_outputs_not_the_result():
     causes = [Cause(f"f() raised ValueError {i}", "x" * 10_000) for i in range(100)]
-    tests = [results.TestResult(f"p: t{i}", "p", f"1.{i + 1}", 0.0, 1.0, "\x1b[2J" + "y" * 10_000, "visible",
+    tests = [results.TestResult(f"p: t{i}", "p", f"1.{i + 1}", 0.0, 1.0, CLEAR + "y" * 10_000, "visible",
                         causes=[causes[i]], explained=True) for i in range(100)]
-    result = GradeResult(tests, [PartSummary("p", 0.0, 100.0, 1.0)], 1.0, "test")
+    notes = [f"ignored {i}{CLEAR}.py: paths outside the submission are not allowed" * 50
+             for i in range(10_000)]
+    result = GradeResult(tests, [PartSummary("p", 0.0, 100.0, 1.0)], 1.0, "test", notes=notes)
     assert _json_size(result) < MAX_JSON_BYTES
     assert len(result.to_gradescope()["output"]) < MAX_RESULT_TEXT_CHARS
     assert "more problem(s)" in result.to_gradescope()["output"]

@@ -11,8 +11,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from .student_text import (MAX_NOTE_CHARS, MAX_RESULT_TEXT_CHARS, MAX_STUDENT_OUTPUT_CHARS,
-                           MAX_TEST_OUTPUT_CHARS, clean, one_line)
+from .student_text import (MAX_NOTE_CHARS, MAX_NOTES, MAX_RESULT_TEXT_CHARS,
+                           MAX_STUDENT_OUTPUT_CHARS, MAX_TEST_OUTPUT_CHARS, clean, one_line)
 
 # What a test's output becomes once the grade's text has reached MAX_RESULT_TEXT_CHARS.
 OUTPUT_CUT = "(not shown: this result's text reached its size limit; the causes above explain it)"
@@ -85,7 +85,9 @@ class GradeResult:
     notes: list = dataclasses.field(default_factory=list)  # about the submission, for the student
 
     def __post_init__(self) -> None:
-        self.notes = [clean(note, MAX_NOTE_CHARS) for note in self.notes]
+        self.notes = [clean(note, MAX_NOTE_CHARS) for note in self.notes[:MAX_NOTES]] + (
+            [f"... and {len(self.notes) - MAX_NOTES} more notes like these"]
+            if len(self.notes) > MAX_NOTES else [])
         used = sum(map(len, self.notes))
         for test in self.tests:  # past their share of the text budget, outputs are cut
             used += len(test.output)

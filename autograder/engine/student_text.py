@@ -24,8 +24,10 @@ MAX_RESULT_TEXT_CHARS = 150_000
 # by default) per student process, with a note of what it dropped; this bounds a part whose
 # process was restarted many times. Kept in the record (batch cache), not in results.json.
 MAX_STUDENT_OUTPUT_CHARS = 256_000
-# A note or a part's message (loader notes name the submission's files).
+# A note or a part's message (loader notes name the submission's files), and how many notes:
+# a zip of 10,000 refused members would otherwise bring 10,000 of them.
 MAX_NOTE_CHARS = 1_000
+MAX_NOTES = 20
 
 # ESC-introduced sequences: CSI (ESC [ ... final), OSC/DCS/SOS/PM/APC strings (ESC ] ... BEL or
 # ESC \), and two-character escapes (ESC + one byte); their 8-bit C1 forms too.
