@@ -61,6 +61,7 @@ def load_settings() -> dict:
 
 def check_folder(folder: Path, parts: list | None = None, options: CheckOptions = CheckOptions()):
     """Run the visible tests of ``parts`` (default: all that have some) on ``folder``."""
+    from autograder.engine.notebook_submission import stub_functions
     from autograder.engine.results import GradeResult
     from autograder.engine.sandbox import SandboxFactory, detect_isolation
     from autograder.engine.submission import SubmissionError, load_submission
@@ -78,7 +79,8 @@ def check_folder(folder: Path, parts: list | None = None, options: CheckOptions 
         expected = [f for n in names for f in settings["parts"][n]["files"]]
         try:
             loaded = load_submission(Path(folder), Path(tmp) / "submission", expected,
-                                     limits["max_submission_mb"] * 2**20, limits["max_files"])
+                                     limits["max_submission_mb"] * 2**20, limits["max_files"],
+                                     notebook_functions=stub_functions(DEFAULT_FOLDER, expected))
         except SubmissionError as exc:
             raise CheckError(f"{folder} cannot be read: {exc}") from None
         sandboxes = SandboxFactory(limits, isolation,

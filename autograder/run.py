@@ -6,7 +6,6 @@ the student started) is killed before the next part starts and before any result
 """
 from __future__ import annotations
 
-import ast
 import dataclasses
 import importlib.util
 import os
@@ -20,6 +19,7 @@ from autograder.config import GradingConfig, PartConfig, load_config
 from autograder.engine.plugin import GradingPlugin
 from autograder.engine.proxy import Session
 from autograder.engine.memory import memory_limit_mb, oom_kill_count, oom_kills_since
+from autograder.engine.notebook_submission import stub_functions
 from autograder.engine.results import GradeResult, PartSummary, TestResult
 from autograder.engine.sandbox import Limits, SandboxFactory, detect_isolation
 from autograder.engine.submission import SubmissionError, load_submission
@@ -127,14 +127,7 @@ def _hidden_paths(source: Path, options: RunOptions, config: GradingConfig) -> t
 
 def expected_functions(part: PartConfig) -> dict:
     """file name -> public functions the handout stub defines (the contract, read from the stub)."""
-    found = {}
-    for name in part.files:
-        stub = HANDOUT_DIR / name
-        if name.endswith(".py") and stub.exists():
-            tree = ast.parse(stub.read_text())
-            found[name] = [n.name for n in tree.body
-                           if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
-    return found
+    return stub_functions(HANDOUT_DIR, part.files)
 
 
 def _stub_functions(parts: list) -> dict:

@@ -18,7 +18,8 @@ import ...``: those modules are what is being written), and cells that do not pa
 magics and shell lines (``%matplotlib``, ``!pip``) are blanked before parsing; cell magics
 (``%%time``) make their cell unreadable Python, so it is skipped with a note.
 
-The engine knows nothing of the assignment: the caller passes ``{file name: [function names]}``.
+The engine knows nothing of the assignment: the caller passes ``{file name: [function names]}``,
+read from the handout's stubs (``stub_functions``).
 """
 from __future__ import annotations
 
@@ -45,6 +46,19 @@ class _Statement:
     node: ast.stmt
     text: str  # the statement's own source
     uses: frozenset  # the global names it reads (a function's own locals are not among them)
+
+
+def stub_functions(stub_dir: Path, files: list) -> dict:
+    """file name -> the public functions its stub in ``stub_dir`` defines: what a notebook must
+    define for that file (and what a missing file's message names)."""
+    found = {}
+    for name in files:
+        stub = Path(stub_dir) / name
+        if name.endswith(".py") and stub.is_file():
+            tree = ast.parse(stub.read_text())
+            found[name] = [n.name for n in tree.body
+                           if isinstance(n, ast.FunctionDef) and not n.name.startswith("_")]
+    return found
 
 
 def write_notebook_parts(folder: Path, functions_by_file: dict) -> list:
@@ -82,7 +96,7 @@ def write_notebook_parts(folder: Path, functions_by_file: dict) -> list:
         notes.append(f"Top-level code in {_cells(code)} of {name} was not run or graded: "
                      "only the functions, classes, imports and constants that the graded "
                      "functions use are taken from a notebook.")
-    return [f"Graded the notebook {name} without running it: wrote {', '.join(written)} "
+    return [f"Read the notebook {name} without running it: wrote {', '.join(written)} "
             "(cells counted from the top, markdown included)."] + notes
 
 

@@ -695,7 +695,7 @@ HOSTILE = [
          edits=(Write("shapes.ipynb", notebook([
              (REFERENCE_DIR / "shapes.py").read_text(),
              "import numpy as np\nnp.array_equal = lambda *a, **k: True\nimport os\nos._exit(0)\n"])),),
-         check=note_mentions("Graded the notebook shapes.ipynb without running it: wrote shapes.py",
+         check=note_mentions("Read the notebook shapes.ipynb without running it: wrote shapes.py",
                              "Top-level code in cell 2 of shapes.ipynb was not run or graded")),
     Case("empty_submission", ("shapes",), "an empty folder: every test fails, naming the file "
          "and functions expected", base="empty", fails_all=(AllOf("shapes"),),

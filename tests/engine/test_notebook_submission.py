@@ -39,7 +39,7 @@ def test_each_file_gets_its_functions_and_what_they_use_and_nothing_else(tmp_pat
     assert "relu_forward" not in shapes and "numpy" not in shapes and "torch" not in shapes
     # The function's own local ``out`` does not pull in the top-level ``out = ...``.
     assert "import numpy as np" in layers and "print" not in layers and "torch" not in layers
-    assert notes[0].startswith("Graded the notebook work.ipynb without running it: wrote "
+    assert notes[0].startswith("Read the notebook work.ipynb without running it: wrote "
                                "shapes.py (cells 1, 2), layers.py (cells 1, 3)")
     assert "Top-level code in cell 4 of work.ipynb was not run or graded" in notes[1]
 
@@ -147,4 +147,4 @@ def test_load_submission_takes_a_bare_notebook_and_writes_the_files(tmp_path):
     loaded = load_submission(path, tmp_path / "out", ["shapes.py", "layers.py"], 2**20, 10,
                              notebook_functions=FILES)
     assert (loaded.root / "shapes.py").is_file() and not (loaded.root / "layers.py").exists()
-    assert loaded.notes[0].startswith("Graded the notebook mine.ipynb without running it")
+    assert loaded.notes[0].startswith("Read the notebook mine.ipynb without running it")

@@ -10,6 +10,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 
+from autograder.check import check_folder
 from autograder.config import load_config
 from autograder.package.gradescope import GradescopeOptions, build_gradescope_zip, prove_gradescope_zip
 from autograder.engine.submission import load_submission
@@ -41,7 +42,7 @@ def test_a_notebook_of_the_reference_gets_full_marks_through_grade_run(tmp_path)
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["score"] == pytest.approx(sum(CONFIG.parts[p].points for p in NUMPY_PARTS))
     assert all(t["status"] == "passed" for t in results["tests"])
-    assert "Graded the notebook mine.ipynb without running it: wrote shapes.py" in results["output"]
+    assert "Read the notebook mine.ipynb without running it: wrote shapes.py" in results["output"]
     assert "Top-level code in cell 9 of mine.ipynb was not run or graded" in results["output"]
 
 
@@ -85,6 +86,14 @@ def test_patching_numpy_in_a_notebook_gets_exactly_what_the_py_files_get(tmp_pat
 
 def _scores(source) -> dict:
     return {t.name: t.score for t in grade_submission(source, ["layers"], CONFIG).tests}
+
+
+def test_the_visible_check_reads_a_notebook_too(tmp_path):
+    """``grade check`` on a notebook: the same functions taken out, the visible tests pass."""
+    (tmp_path / "mine.ipynb").write_text(notebook_json(reference_cells(("shapes",))))
+    result = check_folder(tmp_path, ["shapes"])
+    assert result.tests and all(t.status == "passed" for t in result.tests)
+    assert result.notes[0].startswith("Read the notebook mine.ipynb without running it: wrote shapes.py")
 
 
 def test_readme_counts_the_functions_each_route_grades():
