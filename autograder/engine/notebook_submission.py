@@ -93,9 +93,8 @@ def write_notebook_parts(folder: Path, functions_by_file: dict) -> list:
     used = {s.position for chosen in files.values() for s in chosen}
     code = {s.cell for s in statements if s.position not in used and not _is_definition(s.node)}
     if code:
-        notes.append(f"Top-level code in {_cells(code)} of {name} was not run or graded: "
-                     "only the functions, classes, imports and constants that the graded "
-                     "functions use are taken from a notebook.")
+        notes.append(f"Top-level code in {_cells(code)} of {name} was not run or graded: only "
+                     "definitions (functions, classes, imports, constants) are taken from a notebook.")
     return [f"Read the notebook {name} without running it: wrote {', '.join(written)} "
             "(cells counted from the top, markdown included)."] + notes
 
