@@ -48,7 +48,7 @@ def load_submission(source: Path, dest: Path, expected_files: list, max_bytes: i
     elif source.is_file() and (source.suffix.lower() == ".zip" or _starts_with_zip_magic(source)):
         _extract_zip(source, staging, max_bytes, max_files, notes)
     elif source.is_file():
-        raise SubmissionError(f"{source.name} is neither a folder nor a .zip archive")
+        raise SubmissionError(f"{source.name} is neither a folder, a .zip archive nor a notebook (.ipynb)")
     else:
         raise SubmissionError(f"{source} does not exist")
     root = _find_root(staging, expected_files, notes)

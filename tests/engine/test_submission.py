@@ -95,7 +95,7 @@ def test_corrupt_zip_and_other_files_give_clear_errors(tmp_path):
         load(broken, tmp_path)
     text = tmp_path / "notes.txt"
     text.write_text("hello")
-    with pytest.raises(SubmissionError, match="neither a folder nor a .zip"):
+    with pytest.raises(SubmissionError, match=r"neither a folder, a .zip archive nor a notebook \(.ipynb\)"):
         load(text, tmp_path)
 
 
