@@ -2,7 +2,8 @@
 
 The notebook is only parsed (``json``, then ``ast`` per code cell), never executed: its
 top-level code (demos, plots, training runs, a cell that patches numpy) does not run anywhere.
-What is taken out, for each file the caller names with the functions it must define:
+What is taken out, for each file the caller names with the functions it must define and the
+submission lacks (a .py file handed in wins over the notebook):
 
 * those functions (the last definition of each, as a top-to-bottom run would leave them);
 * every top-level definition they use, followed name by name: helper functions and classes,
@@ -62,9 +63,12 @@ def stub_functions(stub_dir: Path, files: list) -> dict:
 
 
 def write_notebook_parts(folder: Path, functions_by_file: dict) -> list:
-    """If ``folder`` holds a notebook and none of the files of ``functions_by_file``, write those
-    files from the notebook's definitions; returns notes for the report."""
-    if any((folder / name).is_file() for name in functions_by_file):
+    """If ``folder`` holds a notebook, write the files of ``functions_by_file`` that it lacks from
+    the notebook's definitions (a .py file handed in wins over the notebook); returns notes for
+    the report."""
+    functions_by_file = {name: functions for name, functions in functions_by_file.items()
+                         if not (folder / name).is_file()}
+    if not functions_by_file:
         return []
     notebooks = sorted(folder.rglob("*.ipynb"), key=lambda p: (len(p.relative_to(folder).parts), str(p)))
     if not notebooks:

@@ -133,8 +133,13 @@ def test_the_handout_notebook_defines_nothing_to_grade(tmp_path):
 
 
 def test_py_files_win_and_several_notebooks_are_refused(tmp_path):
-    folder = write(tmp_path / "s", ["def same_padding(k):\n    return 0\n"])
-    (folder / "layers.py").write_text("")
+    folder = write(tmp_path / "s", ["def same_padding(k):\n    return 0\n",
+                                    "def relu_forward(x):\n    return x, x\n"])
+    (folder / "layers.py").write_text("# mine\n")
+    assert write_notebook_parts(folder, FILES)[0].endswith("wrote shapes.py (cell 1) "
+                                                           "(cells counted from the top, markdown included).")
+    assert (folder / "layers.py").read_text() == "# mine\n"
+    (folder / "shapes.py").write_text("# mine too\n")
     assert write_notebook_parts(folder, FILES) == []
     other = write(write(tmp_path / "t", ["x = 1\n"], "a.ipynb"), ["x = 1\n"], "b.ipynb")
     assert write_notebook_parts(other, FILES) == [
