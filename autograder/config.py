@@ -46,6 +46,9 @@ class LimitsConfig:
     threads: int = _key(1, "BLAS/OpenMP threads for student code (1 keeps timings comparable).")
     max_submission_mb: int = _key(200, "Largest unpacked submission, MiB.")
     max_files: int = _key(200, "Most files in a submission.")
+    grade_budget_seconds: float = _key(540.0, "Wall-clock budget in seconds for grading one "
+                                       "submission, all parts together (Gradescope stops at 600 s); "
+                                       "shared out among the parts, unused time flowing to later ones.")
 
 
 @dataclasses.dataclass(frozen=True)

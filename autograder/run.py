@@ -13,6 +13,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import autograder
 from autograder.config import GradingConfig, PartConfig, load_config
@@ -43,6 +44,7 @@ class RunOptions:
     hide: tuple = ()  # extra paths the sandbox must not see (e.g. where results are written)
     allow_namespaces: bool = True
     thresholds: str | None = None  # a calibrated thresholds file laid over autograder/thresholds.toml
+    budget: float | None = None  # overrides limits.grade_budget_seconds
 
 
 def resolve_device(device: str) -> str:
@@ -59,14 +61,30 @@ class GraderError(Exception):
     """The grader itself could not run (a bug or a broken installation), not the student's fault."""
 
 
+# Held back from the parts' shares of the grade's budget, per part, for what runs outside student
+# calls (starting pytest and sandboxes, the suites' own checks, writing results).
+RESERVE_PER_PART_S = 10.0
+
+
 def grade_submission(source: Path, parts: list | None = None, config: GradingConfig | None = None,
-                     options: RunOptions = RunOptions()) -> GradeResult:
+                     options: RunOptions = RunOptions(),
+                     on_part: Callable[[GradeResult], None] | None = None) -> GradeResult:
+    """Grade ``source`` within the grade's time budget; ``on_part`` gets the results so far
+    after each part but the last (to keep a results file current)."""
     config = config or load_config()
     selected = _select_parts(config, parts)
     isolation = detect_isolation(options.allow_namespaces)
     started = time.monotonic()
+    budget = options.budget or config.limits.grade_budget_seconds
+    deadline = started + budget
     oom_kills_before = oom_kill_count()
     tests, summaries, leaderboard = [], [], []
+
+    def result(notes: list) -> GradeResult:
+        return GradeResult(tests=list(tests), parts=list(summaries), isolation=isolation.describe(),
+                           execution_time=time.monotonic() - started, notes=notes,
+                           leaderboard=list(leaderboard), budget_seconds=budget)
+
     with tempfile.TemporaryDirectory(prefix="grade-run-") as tmp:
         expected = [f for p in selected for f in p.files]
         try:
@@ -79,14 +97,38 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
         sandboxes = SandboxFactory(dataclasses.asdict(config.limits), isolation,
                                    _hidden_paths(Path(source), options, config))
         for index, part in enumerate(selected, start=1):
+            share = _PartBudget.of(part, selected[index - 1:], deadline, budget)
             part_tests, summary, entries = _grade_part(index, part, root, unreadable, config,
-                                                       sandboxes, options)
+                                                       sandboxes, options, share)
             tests += part_tests
             summaries.append(summary)
             leaderboard += entries
-    notes += _out_of_memory_notes(oom_kills_before)
-    return GradeResult(tests=tests, parts=summaries, execution_time=time.monotonic() - started,
-                       isolation=isolation.describe(), notes=notes, leaderboard=leaderboard)
+            if share.ran_out:
+                notes.append(f"The {part.name} part ran out of time ({share.name}); the calls "
+                             "it had left were not run.")
+            if on_part is not None and index < len(selected):
+                waiting = ", ".join(p.name for p in selected[index:])
+                on_part(result(notes + [f"Not graded yet when this was written: {waiting}."]))
+    return result(notes + _out_of_memory_notes(oom_kills_before))
+
+
+@dataclasses.dataclass
+class _PartBudget:
+    """The seconds a part's student calls may take: the part's configured budget, or its share
+    of what is left of the grade's budget (in proportion to the configured budgets of the parts
+    still to grade) if that is less. Time a part leaves unused flows to the later parts."""
+
+    seconds: float
+    name: str  # for the student: "the part's time budget of 300 s", or whose share it is
+    ran_out: bool = False  # set once the part is graded: a call was refused for want of time
+
+    @classmethod
+    def of(cls, part: PartConfig, remaining_parts: list, deadline: float, budget: float) -> "_PartBudget":
+        left = deadline - time.monotonic() - RESERVE_PER_PART_S * len(remaining_parts)
+        share = max(left, 0.0) * part.timeout / sum(p.timeout for p in remaining_parts)
+        if share >= part.timeout:
+            return cls(part.timeout, f"the part's time budget of {part.timeout:.0f} s")
+        return cls(share, f"its share, {share:.0f} s, of the grade's time budget of {budget:.0f} s")
 
 
 def _out_of_memory_notes(oom_kills_before: int | None) -> list:
@@ -136,15 +178,17 @@ def _stub_functions(parts: list) -> dict:
 
 
 def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str | None,
-                config: GradingConfig, sandboxes: SandboxFactory, options: RunOptions):
+                config: GradingConfig, sandboxes: SandboxFactory, options: RunOptions,
+                budget: _PartBudget):
     started = time.monotonic()
     missing = unreadable or _missing_files_message(part, root)
     code_missing = root is None or any(not (root / f).is_file() for f in part.files if f.endswith(".py"))
     limits = sandboxes.limits(options.call_timeout or part.call_timeout, part.memory_mb, part.threads)
     sandbox = None if code_missing else sandboxes.open(root, limits, _package_paths(part.forbid_imports))
-    session = Session(sandbox, part.timeout, unavailable=missing if code_missing else None)
+    session = Session(sandbox, budget.seconds, unavailable=missing if code_missing else None,
+                      budget_name=budget.name)
     thresholds = load_thresholds(Path(options.thresholds) if options.thresholds else None)
-    reference = _reference_session(part, limits, sandboxes)
+    reference = _reference_session(part, limits, sandboxes, budget)
     plugin = GradingPlugin(session, options, part.forbid_imports,
                            f"the {part.name} part must be written with numpy only", config=config,
                            reference=reference, timing_policy=thresholds.policy)
@@ -157,6 +201,7 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
         if reference:
             reference.sandbox.close()
             shutil.rmtree(reference.sandbox.submission_dir, ignore_errors=True)
+    budget.ran_out = session.out_of_time
     tests = _score(index, part, plugin)
     score = sum(t.score for t in tests)
     summary = PartSummary(part.name, score, part.points, time.monotonic() - started,
@@ -164,7 +209,8 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
     return tests, summary, list(plugin.leaderboard_entries.values())
 
 
-def _reference_session(part: PartConfig, limits: Limits, sandboxes: SandboxFactory) -> Session | None:
+def _reference_session(part: PartConfig, limits: Limits, sandboxes: SandboxFactory,
+                       budget: _PartBudget) -> Session | None:
     """The reference's copies of the part's files in a sandbox like the student's, for timed tests
     to compare against (None when reference/ has none). Its process starts only when used."""
     files = [REFERENCE_DIR / name for name in part.files if (REFERENCE_DIR / name).is_file()]
@@ -173,7 +219,7 @@ def _reference_session(part: PartConfig, limits: Limits, sandboxes: SandboxFacto
     folder = Path(tempfile.mkdtemp(prefix=f"grade-reference-{part.name}-"))
     for path in files:
         shutil.copyfile(path, folder / path.name)
-    return Session(sandboxes.open(folder, limits), part.timeout)
+    return Session(sandboxes.open(folder, limits), budget.seconds, budget_name=budget.name)
 
 
 def _package_paths(names: tuple) -> tuple:

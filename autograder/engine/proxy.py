@@ -48,7 +48,17 @@ class MissingFunction(StudentCodeError):
 
 
 class StudentTimeout(StudentCodeError):
-    """The call ran past its time limit (or the part's budget ran out)."""
+    """The call ran past its time limit (``limit``, in seconds), or was not run because the
+    part's budget ran out (``limit`` is None)."""
+
+    def __init__(self, message: str, limit: float | None = None) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class NotCalledAgain(StudentCodeError):
+    """The function (or the import of its file) timed out earlier in the part, so it is not
+    called again: each further call would cost the call limit again."""
 
 
 class StudentCrash(StudentCodeError):
@@ -67,6 +77,22 @@ class StaleHandle(StudentCodeError):
     """A handle from a student process that has since been restarted."""
 
 
+# The most a reply may hold: REPLY_PER_INPUT_BYTE times the call's inputs, at least
+# REPLY_FLOOR_BYTES, never more than the configured limits.max_message_mb. Every graded function
+# returns at most a few times its inputs (an output, a cache, the arguments after the call), and
+# the largest honest reply of the suites (a CIFAR-10 batch's logits, a layer's output on the timed
+# inputs) is far below the floor. The reader refuses a longer reply as soon as it announces its
+# length, so the grader never holds more than this for one reply.
+REPLY_FLOOR_BYTES = 64 * 2**20
+REPLY_PER_INPUT_BYTE = 8
+
+
+def reply_limit(buffers: list, ceiling: int) -> int:
+    """The reply cap of a call whose inputs are ``buffers`` (see REPLY_FLOOR_BYTES)."""
+    sent = sum(len(b) for b in buffers)
+    return min(ceiling, max(REPLY_FLOOR_BYTES, REPLY_PER_INPUT_BYTE * sent))
+
+
 @dataclasses.dataclass
 class CallResult:
     value: object
@@ -81,13 +107,19 @@ class Session:
     with ``MissingFile(unavailable)``, so the suite runs and scores 0 with that message.
     """
 
-    def __init__(self, sandbox: Sandbox | None, part_timeout: float, unavailable: str | None = None) -> None:
+    def __init__(self, sandbox: Sandbox | None, part_timeout: float, unavailable: str | None = None,
+                 budget_name: str | None = None) -> None:
+        """``budget_name`` says, for the student, what budget ``part_timeout`` is (a part's
+        share of the whole grade's budget may be less than the part's own)."""
         if sandbox is None and unavailable is None:
             raise ValueError("a session without a sandbox needs the reason it is unavailable")
         self.sandbox = sandbox
         self.unavailable = unavailable
         self.deadline = time.monotonic() + part_timeout
         self.part_timeout = part_timeout
+        self.budget_name = budget_name or f"the part's time budget of {part_timeout:.0f} s"
+        self.out_of_time = False  # a call was refused because the budget was used up
+        self.timed_out: dict = {}  # (module, function) -> the limit it ran past, in seconds
         self._imported: set = set()  # (module, incarnation) pairs imported successfully
         self._import_errors: dict = {}  # module -> error; deterministic, so kept across restarts
         self._helpers: dict = {}  # module name -> source of trusted helper code
@@ -100,20 +132,35 @@ class Session:
             raise MissingFile(self.unavailable)
         budget = self.remaining()
         if budget <= 0:
-            raise StudentTimeout(f"{what}: not run, the part's time budget of "
-                                 f"{self.part_timeout:.0f} s is used up")
+            self.out_of_time = True
+            raise StudentTimeout(f"{what}: not run, {self.budget_name} is used up")
         limit = min(timeout or self.sandbox.limits.call_timeout, budget)
+        cap = reply_limit(buffers, self.sandbox.limits.max_message_mb * 2**20)
         try:
-            reply, buffers = self.sandbox.request(header, buffers, limit)
+            reply, buffers = self.sandbox.request(header, buffers, limit, cap)
+        except protocol.ProtocolError as exc:  # the sandbox has killed the child
+            raise self._unreadable(what, exc) from None
         except ChildFailed as failure:
             if failure.timed_out:
                 raise StudentTimeout(f"{what} did not finish within {limit:.1f} s "
-                                     "(infinite loop, or far too slow?)") from None
+                                     "(infinite loop, or far too slow?)", limit) from None
             crash = MachineOutOfMemory if failure.out_of_memory else StudentCrash
             raise crash(f"{what} crashed: {failure.reason}") from None
         if reply.get("ok") is not True:
             raise _error_from_reply(reply, what)
         return reply, buffers
+
+    def unreadable(self, what: str, exc: Exception) -> "BadReturnValue":
+        """A reply the grader refuses to decode: the child is killed (a fresh one serves the
+        next call), since what it holds or sends next cannot be trusted either."""
+        if self.sandbox is not None:
+            self.sandbox.kill()
+        return self._unreadable(what, exc)
+
+    @staticmethod
+    def _unreadable(what: str, exc: Exception) -> "BadReturnValue":
+        return BadReturnValue(f"{what}: your function returned something the grader cannot read "
+                              f"({str(exc)[:300]}); the student process was restarted")
 
     def add_helper(self, name: str, source: str) -> None:
         """Register trusted helper code to run in the child as module ``name`` (re-sent after
@@ -138,6 +185,12 @@ class Session:
         except (StudentImportError, MissingFile) as error:
             self._import_errors[module] = error
             raise
+        except StudentTimeout as error:
+            if error.limit is not None:
+                self._import_errors[module] = NotCalledAgain(
+                    f"importing {module}.py timed out earlier in this part ({error.limit:.0f} s "
+                    "limit); not tried again")
+            raise
         self._imported.add((module, self.sandbox.incarnation))
 
     def make_handle(self, ident: int, type_name: str) -> Handle:
@@ -154,7 +207,7 @@ class Session:
         try:
             return protocol.decode(reply["value"], out, self.make_handle)
         except (protocol.ProtocolError, KeyError) as exc:
-            raise StudentCrash(f"{what}: the student process answered with garbage ({exc})") from None
+            raise self.unreadable(what, exc) from None
 
     def encode_args(self, values) -> tuple:
         buffers: list = []
@@ -211,6 +264,10 @@ class StudentFunction:
         m = self.module
         session = m._session
         label = m.label_of(self.name)
+        limit = session.timed_out.get((m._name, self.name))
+        if limit is not None:
+            raise NotCalledAgain(f"{self.name} timed out earlier in this part ({limit:.0f} s "
+                                 "limit); not called again")
         session.ensure_imported(m._name, m._forbid, m._forbid_reason)
         encoded_args, buffers = session.encode_args(list(args))
         encoded_kwargs = protocol.encode(dict(kwargs or {}), buffers)
@@ -224,12 +281,17 @@ class StudentFunction:
                   "cpus": list(cpus) if cpus is not None else None, "timed": timed,
                   "shared": shared.request() if shared is not None else None}
         try:
-            reply, out = session.request(header, buffers, label, timeout)
+            try:
+                reply, out = session.request(header, buffers, label, timeout)
+            except StudentTimeout as error:
+                if error.limit is not None:
+                    session.timed_out[(m._name, self.name)] = error.limit
+                raise
             try:
                 value = protocol.decode(reply["value"], out, session.make_handle) if "value" in reply else None
                 after = protocol.decode(reply.get("args_after", []), out, session.make_handle)
             except protocol.ProtocolError as exc:
-                raise BadReturnValue(f"{label} returned a value the grader cannot read ({exc})") from None
+                raise session.unreadable(label, exc) from None
             if shared is None:
                 return CallResult(value, [])
             mutated = sorted(set(shared.changed()) | set(_changed_containers(args, after)))

@@ -83,6 +83,7 @@ class GradeResult:
     isolation: str
     leaderboard: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)  # about the submission, for the student
+    budget_seconds: float | None = None  # the whole grade's time budget
 
     def __post_init__(self) -> None:
         self.notes = [clean(note, MAX_NOTE_CHARS) for note in self.notes[:MAX_NOTES]] + (
@@ -122,6 +123,8 @@ class GradeResult:
             lines.append(line + (f" ({part.message})" if part.message else ""))
         lines += [f"Note: {note}" for note in self.notes]
         lines.append(f"Isolation: {self.isolation}")
+        if self.budget_seconds is not None:
+            lines.append(f"Time: {self.execution_time:.0f} s of the grade's budget of {self.budget_seconds:.0f} s")
         return "\n".join(lines + self.causes_text())
 
     def causes_text(self) -> list:

@@ -327,21 +327,19 @@ class Sandbox:
 
     # -- requests --
 
-    def request(self, header: dict, buffers: list, timeout: float):
-        """Send a message, return the reply ``(header, buffers)``; ``ChildFailed`` on trouble."""
+    def request(self, header: dict, buffers: list, timeout: float, reply_limit: int | None = None):
+        """Send a message, return the reply ``(header, buffers)``; ``ChildFailed`` on trouble,
+        ``ProtocolError`` for a reply that is malformed or longer than ``reply_limit`` bytes
+        (default: ``limits.max_message_mb``); the child is killed in both cases."""
         if not self.alive:
             self.start()
         deadline = time.monotonic() + timeout
         try:
             self._send(protocol.pack(header, buffers), deadline)
-            return self._receive(deadline)
-        except ChildFailed:
+            return self._receive(deadline, reply_limit or self.limits.max_message_mb * 2**20)
+        except (ChildFailed, protocol.ProtocolError):
             self.kill()
             raise
-        except protocol.ProtocolError as exc:
-            self.kill()
-            raise ChildFailed(f"the student process sent a malformed reply ({exc}); "
-                              "did the code write to a file descriptor it does not own?") from None
 
     def _send(self, chunks: list, deadline: float) -> None:
         for chunk in chunks:
@@ -355,7 +353,10 @@ class Sandbox:
                 except BrokenPipeError:
                     raise self._death() from None
 
-    def _receive(self, deadline: float):
+    def _receive(self, deadline: float, reply_limit: int):
+        """The next reply; the reader refuses it once it announces more than ``reply_limit``
+        bytes, so no more than that is ever held for it."""
+        self._reader.max_bytes = reply_limit
         while True:
             message = self._reader.take()
             if message is not None:

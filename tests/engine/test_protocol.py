@@ -77,9 +77,8 @@ def test_reader_enforces_size_limit_and_magic():
             reader.feed(chunk)
             reader.take()
     reader = protocol.MessageReader(max_bytes=100)
-    reader.feed(b"EVIL" + b"\0" * 20)
     with pytest.raises(ProtocolError, match="prefix"):
-        reader.take()
+        reader.feed(b"EVIL" + b"\0" * 20)
 
 
 @settings(max_examples=200, deadline=None)

@@ -17,9 +17,11 @@ decoding fail with ``ProtocolError``.
 """
 from __future__ import annotations
 
+import collections
 import json
 import math
 import os
+import re
 import struct
 
 import numpy as np
@@ -27,8 +29,15 @@ import numpy as np
 MAGIC = b"GRD1"
 _PREFIX = struct.Struct("<4sII")  # magic, header length, buffer count
 _BUFLEN = struct.Struct("<Q")
-MAX_DEPTH = 32
+MAX_DEPTH = 32  # levels of values (lists, tuples, dicts) in one message
+MAX_NDIM = 32  # dimensions of an array
+# A value level takes up to three levels of JSON (a dict with non-string keys: the node, its
+# items list, each pair), plus the reply's own envelope.
+MAX_HEADER_DEPTH = 3 * (MAX_DEPTH + 1) + 4
 MAX_HEADER_BYTES = 16 * 1024 * 1024
+MAX_BUFFERS = 100_000
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_OPENERS, _CLOSERS = np.frombuffer(b"[{", np.uint8), np.frombuffer(b"]}", np.uint8)
 
 # Numeric dtypes only: object, void and string arrays would need to run code or carry structure.
 ALLOWED_DTYPES = frozenset(
@@ -87,6 +96,9 @@ def encode(value, buffers: list, to_handle=None, _depth: int = 0):
         arr = np.asarray(value)  # drops ndarray subclasses and their overridden operators
         if arr.dtype.str not in ALLOWED_DTYPES:
             raise Unencodable(f"array of dtype {arr.dtype} (only numeric arrays can be returned)")
+        if arr.ndim > MAX_NDIM:
+            raise Unencodable(f"array with {arr.ndim} dimensions (the grader cannot read more "
+                              f"than {MAX_NDIM})")
         buffers.append(np.ascontiguousarray(arr).tobytes())
         return {"$t": "nd", "b": len(buffers) - 1, "dtype": arr.dtype.str, "shape": list(arr.shape)}
     if isinstance(value, np.generic):
@@ -155,11 +167,11 @@ def decode(tree, buffers: list, make_handle=None, _depth: int = 0):
         dtype = np.dtype(dtype_str)
         data = _buffer(tree, buffers)
         shape = () if tag == "np" else tuple(_field(tree, "shape", list))
-        if not all(type(n) is int and n >= 0 for n in shape) or len(shape) > 32:
+        if len(shape) > MAX_NDIM or not all(type(n) is int and n >= 0 for n in shape):
             raise ProtocolError(f"bad shape {shape!r}")
         if math.prod(shape) * dtype.itemsize != len(data):
             raise ProtocolError(f"shape {shape} and dtype {dtype} do not match {len(data)} bytes")
-        arr = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+        arr = np.frombuffer(bytearray(data) if type(data) is bytes else data, dtype=dtype).reshape(shape)
         return arr[()] if tag == "np" else arr
     if tag == "handle":
         ident, type_name = _field(tree, "id", int), _field(tree, "type", str)
@@ -175,10 +187,15 @@ def _field(tree: dict, key: str, kind: type):
 
 
 def _buffer(tree: dict, buffers: list):
+    """The node's buffer, taken out of ``buffers``: arrays are built on buffers without a copy,
+    so a buffer named twice would make two values share memory."""
     index = _field(tree, "b", int)
     if not 0 <= index < len(buffers):
         raise ProtocolError(f"buffer index {index} out of range")
-    return buffers[index]
+    if buffers[index] is None:
+        raise ProtocolError(f"buffer {index} used twice")
+    data, buffers[index] = buffers[index], None
+    return data
 
 
 # --- framing -------------------------------------------------------------------------------
@@ -202,48 +219,95 @@ def write_message(fd: int, header: dict, buffers: list) -> None:
 
 
 class MessageReader:
-    """Incremental parser: feed bytes, get whole messages; enforces a total size bound."""
+    """Incremental parser: feed bytes, get whole messages.
+
+    Never holds more than ``max_bytes`` of one message (plus the chunk being fed): every length
+    the sender declares (header, buffer count, each buffer) is checked against the cap as soon as
+    it arrives, before any room is made for what it announces, so a 500 MB reply is refused after
+    its first few bytes. Each buffer is filled in place, never copied again. The header's JSON
+    nesting is measured before it is parsed, so no header can make the parser recurse deeply.
+    ``max_bytes`` may be changed between messages (the grader sets it per call).
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self.max_bytes = max_bytes
-        self._data = bytearray()
+        self._messages: collections.deque = collections.deque()
+        self._begin()
+
+    def _begin(self) -> None:
+        self._stage, self._target, self._filled = "prefix", bytearray(_PREFIX.size), 0
+        self._header, self._buffers, self._count, self._declared = None, [], 0, 0
 
     def feed(self, chunk: bytes) -> None:
-        self._data += chunk
-        if len(self._data) > self.max_bytes + MAX_HEADER_BYTES:
-            raise ProtocolError(f"message larger than the limit of {self.max_bytes} bytes")
+        view = memoryview(chunk)
+        while view:
+            n = min(len(self._target) - self._filled, len(view))
+            self._target[self._filled:self._filled + n] = view[:n]
+            self._filled += n
+            view = view[n:]
+            while self._filled == len(self._target):  # a piece may be empty: step over it too
+                self._advance()
 
     def take(self):
         """Return (header, buffers) if a whole message has arrived, else None."""
-        data = self._data
-        if len(data) < _PREFIX.size:
-            return None
-        magic, head_len, count = _PREFIX.unpack_from(data)
-        if magic != MAGIC or head_len > MAX_HEADER_BYTES or count > 100_000:
-            raise ProtocolError("bad message prefix")
-        pos = _PREFIX.size + head_len
-        if len(data) < pos:
-            return None
-        buffers = []
-        for _ in range(count):
-            if len(data) < pos + _BUFLEN.size:
-                return None
-            (size,) = _BUFLEN.unpack_from(data, pos)
-            if size > self.max_bytes:
-                raise ProtocolError(f"message larger than the limit of {self.max_bytes} bytes")
-            pos += _BUFLEN.size
-            if len(data) < pos + size:
-                return None
-            buffers.append(bytes(data[pos:pos + size]))
-            pos += size
-        try:
-            header = json.loads(bytes(data[_PREFIX.size:_PREFIX.size + head_len]))
-        except ValueError as exc:
-            raise ProtocolError(f"bad header: {exc}") from None
-        if type(header) is not dict:
-            raise ProtocolError("header is not an object")
-        del data[:pos]
-        return header, buffers
+        return self._messages.popleft() if self._messages else None
+
+    def _advance(self) -> None:
+        piece = bytes(self._target) if self._stage != "body" else self._target
+        if self._stage == "prefix":
+            magic, head_len, self._count = _PREFIX.unpack(piece)
+            if magic != MAGIC or head_len > MAX_HEADER_BYTES or self._count > MAX_BUFFERS:
+                raise ProtocolError("bad message prefix")
+            self._expect("header", head_len)
+        elif self._stage == "header":
+            self._header = parse_header(piece)
+            self._next_buffer_or_done()
+        elif self._stage == "length":
+            (size,) = _BUFLEN.unpack(piece)
+            self._expect("body", size)
+        else:
+            self._buffers.append(piece)
+            self._next_buffer_or_done()
+
+    def _expect(self, stage: str, size: int) -> None:
+        self._declared += size
+        if self._declared > self.max_bytes:
+            raise ProtocolError(f"message larger than the limit of {_size(self.max_bytes)} "
+                                f"(it announces at least {_size(self._declared)})")
+        self._stage, self._target, self._filled = stage, bytearray(size), 0
+
+    def _next_buffer_or_done(self) -> None:
+        if len(self._buffers) < self._count:
+            self._stage, self._target, self._filled = "length", bytearray(_BUFLEN.size), 0
+        else:
+            self._messages.append((self._header, self._buffers))
+            self._begin()
+
+
+def parse_header(raw: bytes) -> dict:
+    """The header's JSON object; its nesting is bounded first (``json`` recurses per level)."""
+    depth = json_depth(raw)
+    if depth > MAX_HEADER_DEPTH:
+        raise ProtocolError(f"value nested too deeply ({depth} levels of JSON, at most "
+                            f"{MAX_HEADER_DEPTH})")
+    try:
+        header = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise ProtocolError(f"bad header: {str(exc)[:200]}") from None
+    if type(header) is not dict:
+        raise ProtocolError("header is not an object")
+    return header
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply brackets nest in JSON text, strings left out; found without recursion."""
+    codes = np.frombuffer(_JSON_STRING.sub(b"", raw), dtype=np.uint8)
+    steps = np.isin(codes, _OPENERS).astype(np.int64) - np.isin(codes, _CLOSERS)
+    return int(np.cumsum(steps).max()) if steps.size else 0
+
+
+def _size(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB" if size >= 2**20 else f"{size} bytes"
 
 
 def read_message(fd: int, max_bytes: int):
