@@ -62,8 +62,9 @@ class GraderError(Exception):
 
 
 # Held back from the parts' shares of the grade's budget, per part, for what runs outside student
-# calls (starting pytest and sandboxes, the suites' own checks, writing results).
-RESERVE_PER_PART_S = 10.0
+# calls (starting pytest and sandboxes, the suites' own checks, writing results): 10 s, or 5% of
+# a small budget.
+RESERVE_PER_PART_S, RESERVE_PER_PART_FRACTION = 10.0, 0.05
 
 
 def grade_submission(source: Path, parts: list | None = None, config: GradingConfig | None = None,
@@ -124,7 +125,8 @@ class _PartBudget:
 
     @classmethod
     def of(cls, part: PartConfig, remaining_parts: list, deadline: float, budget: float) -> "_PartBudget":
-        left = deadline - time.monotonic() - RESERVE_PER_PART_S * len(remaining_parts)
+        reserve = min(RESERVE_PER_PART_S, RESERVE_PER_PART_FRACTION * budget)
+        left = deadline - time.monotonic() - reserve * len(remaining_parts)
         share = max(left, 0.0) * part.timeout / sum(p.timeout for p in remaining_parts)
         if share >= part.timeout:
             return cls(part.timeout, f"the part's time budget of {part.timeout:.0f} s")

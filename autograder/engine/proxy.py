@@ -134,13 +134,17 @@ class Session:
         if budget <= 0:
             self.out_of_time = True
             raise StudentTimeout(f"{what}: not run, {self.budget_name} is used up")
-        limit = min(timeout or self.sandbox.limits.call_timeout, budget)
+        call_limit = timeout or self.sandbox.limits.call_timeout
+        limit = min(call_limit, budget)
         cap = reply_limit(buffers, self.sandbox.limits.max_message_mb * 2**20)
         try:
             reply, buffers = self.sandbox.request(header, buffers, limit, cap)
         except protocol.ProtocolError as exc:  # the sandbox has killed the child
             raise self._unreadable(what, exc) from None
         except ChildFailed as failure:
+            if failure.timed_out and limit < call_limit:  # not the function's own limit
+                raise StudentTimeout(f"{what} did not finish within the {limit:.1f} s left of "
+                                     f"{self.budget_name}") from None
             if failure.timed_out:
                 raise StudentTimeout(f"{what} did not finish within {limit:.1f} s "
                                      "(infinite loop, or far too slow?)", limit) from None

@@ -113,6 +113,7 @@ class Case:
     check: Callable | None = None
     call_timeout: float | None = None
     part_timeout: float | None = None  # overrides the part's time budget (config)
+    budget: float | None = None  # overrides the whole grade's time budget (--budget)
     max_seconds: float = 60.0  # wall-clock bound for grading this case
     via_cli: bool = False  # grade through `grade run ... --output PATH`
     namespaces: bool = True  # False: the weaker "process" isolation (no namespaces available)

@@ -94,7 +94,8 @@ def _grade(case: Case, ctx: Context) -> Outcome:
         result = grade_submission(source, list(case.parts), config,
                                   RunOptions(call_timeout=case.call_timeout,
                                              data_dir=_fake_cifar10(ctx, case),
-                                             allow_namespaces=case.namespaces))
+                                             allow_namespaces=case.namespaces,
+                                             budget=case.budget))
     finally:
         os.chdir(previous)
         del os.environ[SECRET_NAME]
@@ -125,6 +126,8 @@ def _grade_via_cli(case: Case, ctx: Context, source: Path, started: float) -> Ou
         args += ["--part", part]
     if case.call_timeout:
         args += ["--timeout", str(case.call_timeout)]
+    if case.budget:
+        args += ["--budget", str(case.budget)]
     outcome = CliRunner().invoke(cli.main, args, catch_exceptions=False)
     seconds = time.monotonic() - started
     assert outcome.exit_code == 0, f"grade run exited with {outcome.exit_code}: {outcome.output[-2000:]}"

@@ -5,8 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from autograder.engine.proxy import (BadReturnValue, MissingFunction, StaleHandle, StudentCrash,
-                                     StudentException, StudentImportError, StudentTimeout)
+from autograder.engine.proxy import (BadReturnValue, MissingFunction, NotCalledAgain, StaleHandle,
+                                     StudentCrash, StudentException, StudentImportError,
+                                     StudentTimeout)
 from .conftest import PROJECT_ROOT
 
 
@@ -71,13 +72,29 @@ def test_infinite_loop_times_out_and_the_next_call_works(make_module):
     assert mod.ok() == 42
 
 
-def test_part_budget_stops_further_calls(make_module):
-    mod = make_module("def spin():\n    while True:\n        pass\n", call_timeout=1.0, part_timeout=1.5)
-    for _ in range(2):
-        with pytest.raises(StudentTimeout):
-            mod.spin()
-    with pytest.raises(StudentTimeout, match="time budget"):
+SPIN = "    while True:\n        pass\n"
+
+
+def test_timed_out_function_is_not_called_again(make_module):
+    mod = make_module(f"def spin():\n{SPIN}\ndef quick():\n    return 1\n", call_timeout=1.0,
+                      part_timeout=60)
+    with pytest.raises(StudentTimeout, match="did not finish within 1.0 s"):
         mod.spin()
+    with pytest.raises(NotCalledAgain, match=r"spin timed out earlier in this part \(1 s limit\); "
+                                             "not called again"):
+        mod.spin()
+    assert mod.quick() == 1
+
+
+def test_part_budget_stops_further_calls(make_module):
+    mod = make_module(f"def spin():\n{SPIN}\ndef spin_too():\n{SPIN}\ndef quick():\n    return 1\n",
+                      call_timeout=1.0, part_timeout=1.5)
+    with pytest.raises(StudentTimeout, match="did not finish within"):
+        mod.spin()
+    with pytest.raises(StudentTimeout, match="s left of the part's time budget of 2 s"):
+        mod.spin_too()
+    with pytest.raises(StudentTimeout, match="time budget of 2 s is used up"):
+        mod.quick()
 
 
 @pytest.mark.parametrize("body, match", [
