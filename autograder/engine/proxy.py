@@ -130,6 +130,8 @@ class Session:
     def request(self, header: dict, buffers: list, what: str, timeout: float | None = None):
         if self.unavailable is not None:
             raise MissingFile(self.unavailable)
+        if self.remaining() > 0 and not self.sandbox.alive:
+            self.sandbox.start()  # a restart is paid from the budget too, not on top of a call
         budget = self.remaining()
         if budget <= 0:
             self.out_of_time = True
