@@ -91,7 +91,8 @@ def test_part_budget_stops_further_calls(make_module):
                       call_timeout=1.0, part_timeout=1.5)
     with pytest.raises(StudentTimeout, match="did not finish within"):
         mod.spin()
-    with pytest.raises(StudentTimeout, match="s left of the part's time budget of 2 s"):
+    # cut short to what is left, or (when the restart used it up) not run at all
+    with pytest.raises(StudentTimeout, match="s left of the part's time budget of 2 s|is used up"):
         mod.spin_too()
     with pytest.raises(StudentTimeout, match="time budget of 2 s is used up"):
         mod.quick()
