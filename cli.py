@@ -252,7 +252,7 @@ def student(output: Path) -> None:
 @click.option("--part", "parts", multiple=True, help=PARTS_HELP)
 @click.option("--timeout", type=click.FloatRange(min=0.1), help="Per-call time limit in seconds.")
 @click.option("--submission-timeout", type=click.FloatRange(min=1),
-              help="Wall-clock limit for one whole submission (default: the parts' budgets + 120 s).")
+              help="Wall-clock limit for one whole submission (default: the grade's budget + 120 s).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Results kept between runs (default: .grade-cache next to the gradebook).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)

@@ -41,7 +41,7 @@ class BatchSettings:
     config_path: Path | None = None
     thresholds: Path | None = None
     call_timeout: float | None = None
-    submission_timeout: float | None = None  # None: the parts' budgets + STARTUP_ALLOWANCE
+    submission_timeout: float | None = None  # None: the grade's budget + STARTUP_ALLOWANCE
     device: str = "cpu"
     data_dir: Path | None = None
     jobs: int = 1
@@ -72,7 +72,8 @@ def grade_class(submissions: list, settings: BatchSettings, cache_dir: Path, hid
     if settings.jobs < 1:
         raise BatchError("--jobs must be at least 1")
     parts = list(settings.parts) or list(config.parts)
-    limit = settings.submission_timeout or sum(config.parts[p].timeout for p in parts) + STARTUP_ALLOWANCE
+    budget = min(config.limits.grade_budget_seconds, sum(config.parts[p].timeout for p in parts))
+    limit = settings.submission_timeout or budget + STARTUP_ALLOWANCE
     fingerprint = grader_fingerprint(settings.config_path, settings.score_inputs())
     cache = ResultCache(cache_dir)
     groups: dict = {}
