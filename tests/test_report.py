@@ -1,12 +1,17 @@
 """What people read: reports grouped by cause and bounded, for the handout, broken and empty
 submissions and the reference, in every output format (see ``tests.outputs``)."""
+import csv
 import json
 
 import pytest
 from hypothesis import given, strategies as st
 
-from autograder.engine.results import Cause, GradeResult, PartSummary
+from autograder.batch.cache import result_from_dict, result_to_dict
+from autograder.batch.discover import Student, Submission
+from autograder.batch.grade import Outcome
+from autograder.batch.gradebook import write_gradebook
 from autograder.engine import results
+from autograder.engine.results import Cause, GradeResult, PartSummary
 from autograder.engine.student_text import MAX_RESULT_TEXT_CHARS, clean
 from autograder.examples import build_submission
 from autograder.run import RunOptions, grade_submission
@@ -77,7 +82,9 @@ def test_a_file_that_does_not_import_is_told_once_with_the_tests_it_zeroes(synta
 
 
 def test_gradebook_notes_carry_the_first_cause_of_every_zero(syntax_errors, empty):
-    notes = gradebook_notes(syntax_errors)
+    read_back = result_from_dict(json.loads(json.dumps(result_to_dict(syntax_errors))))
+    assert read_back.causes == syntax_errors.causes  # as a batch reads its workers' results
+    notes = gradebook_notes(read_back)
     for name in FILES:
         assert f"importing {name} failed: SyntaxError: invalid syntax ({name}, line 3)" in notes
     assert "(tests 2.1-2.24 at 0)" in notes
@@ -122,3 +129,14 @@ def test_clean_leaves_no_control_character_and_keeps_to_its_limit(text, limit):
     assert not CONTROL.search(cleaned) and "\u202e" not in cleaned
     assert len(cleaned) <= limit + len(" [... cut: too long to show]")
     cleaned.encode("utf-8")  # no lone surrogate
+
+
+def test_gradebook_cells_are_one_line_and_never_formulas(tmp_path):
+    result = GradeResult([], [PartSummary("p", 0.0, 1.0, 1.0, message="=1+1\nsecond line")], 1.0,
+                         "test", notes=[f"ignored {CLEAR}x.py"])
+    outcome = Outcome(Submission("=HYPERLINK(\"http://e\")", tmp_path, (Student("@SUM(A1)"),)), result)
+    write_gradebook(tmp_path / "g.csv", [outcome], ["p"])
+    with open(tmp_path / "g.csv", newline="", encoding="utf-8") as f:
+        row = next(csv.DictReader(f))
+    assert row["student"] == "'@SUM(A1)" and row["submission"].startswith("'=HYPERLINK")
+    assert row["notes"] == "p: =1+1 second line | ignored x.py"

@@ -33,6 +33,7 @@ class Cause:
         object.__setattr__(self, "summary", one_line(self.summary))
         object.__setattr__(self, "detail", clean(self.detail))
 
+
 @dataclasses.dataclass
 class TestResult:
     name: str
@@ -86,9 +87,10 @@ class GradeResult:
     budget_seconds: float | None = None  # the whole grade's time budget
 
     def __post_init__(self) -> None:
-        self.notes = [clean(note, MAX_NOTE_CHARS) for note in self.notes[:MAX_NOTES]] + (
-            [f"... and {len(self.notes) - MAX_NOTES} more notes like these"]
-            if len(self.notes) > MAX_NOTES else [])
+        if len(self.notes) > MAX_NOTES + 1:  # (+ 1: a result read back keeps its notes as they are)
+            self.notes = self.notes[:MAX_NOTES] + [f"... and {len(self.notes) - MAX_NOTES} more "
+                                                   "notes like these"]
+        self.notes = [clean(note, MAX_NOTE_CHARS) for note in self.notes]
         used = sum(map(len, self.notes))
         for test in self.tests:  # past their share of the text budget, outputs are cut
             used += len(test.output)
