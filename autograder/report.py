@@ -19,8 +19,8 @@ from autograder.engine.results import GradeResult, cause_verdict
 # The terminal report of any submission stays short enough to read: the table (one line per
 # test) and the footer always, then causes and per-test details (as wrapped at the terminal's
 # width) while lines are left. The rest is in results.json (`grade run --output`) and the
-# feedback files.
-MAX_REPORT_LINES = 148
+# feedback files. Under 150 with room for the lines a command prints before the report.
+MAX_REPORT_LINES = 140
 CAUSE_LINES = 2  # after a cause's error line: where it happened, and the fix
 TEST_DETAIL_LINES = 6  # a test's own failing cases and its hint
 MAX_FOOTER_ITEMS = 5  # notes, and grader errors, each

@@ -95,6 +95,9 @@ def test_the_handout_names_each_unwritten_function_once_and_never_the_grader_hel
     text = terminal(handout, width=100)
     assert text.count("relu_forward() in layers.py raised NotImplementedError") == 1
     assert "your cifar10.py raised NotImplementedError: build_model" in text
+    # Every point is lost to an unwritten function ("expected ValueError, but ... raised
+    # NotImplementedError" included), so every failure is told, none left out.
+    assert all(t.explained for t in handout.tests) and "not shown here" not in text
     cifar10 = [t for t in handout.tests if t.part == "cifar10"]
     assert all("your cifar10.py" in t.output for t in cifar10 if t.status == "failed")
 

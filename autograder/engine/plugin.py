@@ -21,7 +21,9 @@ Assertion messages and ``StudentCodeError`` texts are what the student reads, so
 never put expected values in them; pytest's assertion rewriting is turned off for that reason.
 A ``StudentCodeError`` (a file that does not import, a function that raises) becomes a
 ``results.Cause``: the report tells it once, with the tests it cost, and each failing case
-carries its one-line summary.
+carries its one-line summary. An ``AssertionError`` with a ``student_error`` attribute (a
+``StudentCodeError``) is a verdict on that error ("expected ValueError, but ... raised
+TypeError"): its line stays, and the error is told as the cause.
 """
 from __future__ import annotations
 
@@ -61,11 +63,13 @@ class Cases:
             return False
         try:
             check(*args, **kwargs)
-        except (AssertionError, StudentCodeError) as exc:
+        except StudentCodeError as exc:  # its message is the cause's summary
             self._timed_out = isinstance(exc, StudentTimeout)
-            self.records.append(CaseRecord(
-                label, False, str(exc) or type(exc).__name__, isinstance(exc, MachineOutOfMemory),
-                exc if isinstance(exc, StudentCodeError) else None))
+            self.records.append(CaseRecord(label, False, "", isinstance(exc, MachineOutOfMemory), exc))
+            return False
+        except AssertionError as exc:  # the check's verdict, perhaps on an error of the student's
+            self.records.append(CaseRecord(label, False, str(exc) or type(exc).__name__,
+                                           error=getattr(exc, "student_error", None)))
             return False
         self.records.append(CaseRecord(label, True))
         return True
@@ -247,9 +251,9 @@ class GradingPlugin:
         if cases is not None and cases.records:
             record.fraction = cases.fraction
             for r in cases.records:
-                if r.error is not None:  # told once at the top; here its one-line summary
+                if r.error is not None:  # told once at the top; here in one line
                     cause = causes.setdefault(str(r.error), cause_of(r.error))
-                    lines.append(f"{FAIL} {r.label}: {cause.summary}")
+                    lines.append(f"{FAIL} {r.label}: {r.message or cause.summary}")
                 else:
                     own_failure |= not (r.passed or r.skipped)
                     lines.append(f"{PASS if r.passed else FAIL} {r.label}"
@@ -268,7 +272,10 @@ class GradingPlugin:
         elif isinstance(exc, AssertionError):  # the suite's verdict on the student's result
             record.fraction = 0.0 if cases is None else record.fraction
             lines.append(str(exc) or type(exc).__name__)
-            own_failure = True
+            error = getattr(exc, "student_error", None)
+            if error is not None:
+                causes.setdefault(str(error), cause_of(error))
+            own_failure = error is None
         elif exc is not None:  # the test broke off: its unrun cases earned nothing
             record.fraction, own_failure = 0.0, True
             record.grader_error = f"{type(exc).__name__}: {exc}"

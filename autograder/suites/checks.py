@@ -119,7 +119,9 @@ def expect_value_error(call: Callable[[], object], what: str) -> None:
     except StudentException as exc:
         if exc.is_a("ValueError"):
             return
-        raise AssertionError(f"{what}: expected ValueError, but {exc}") from None
+        failure = AssertionError(f"{what}: expected ValueError, but {str(exc).splitlines()[0]}")
+        failure.student_error = exc  # told once as the cause, with its traceback (engine.plugin)
+        raise failure from None
     raise AssertionError(f"{what}: returned {describe_value(value)} instead of raising ValueError")
 
 
