@@ -20,12 +20,13 @@ SAME_PADDING_RAISES = dict(test_same_padding=Fails(3), test_pool_and_padding_tex
 
 
 def _in_hostile_folder(folder, ctx):
-    """A zip holding the honest shapes.py in a folder whose path carries markup and escapes
-    (the loader notes which folder it graded)."""
+    """A zip holding the honest shapes.py in a folder whose path carries markup (the loader
+    notes which folder it graded), and a member whose name carries escapes (the loader refuses
+    it with a note naming it)."""
     target = ctx.root / "upload.zip"
     with zipfile.ZipFile(target, "w") as archive:
-        archive.writestr(f"{MARKUP}{TITLE}{CLEAR}/{LINK}/shapes.py", (folder / S).read_bytes())
-        archive.writestr(f"{TITLE}.py", b"x = 1\n")
+        archive.writestr(f"{MARKUP}/{LINK}/shapes.py", (folder / S).read_bytes())
+        archive.writestr(f"{TITLE}{CLEAR}{MARKUP}.py", b"x = 1\n")
     return target
 
 
@@ -47,8 +48,8 @@ def _bounded(max_json_bytes: int):
 
 HOSTILE_OUTPUT = [
     Case("names_with_markup_and_escapes", ("shapes",), "the honest shapes.py sits in a folder "
-         "whose name holds rich markup, a link and terminal escapes: graded in full; the note "
-         "naming the folder shows the markup as text and none of the escapes",
+         "whose name holds rich markup and a link, beside a file named with terminal escapes: "
+         "graded in full; the notes naming them show the markup as text and none of the escapes",
          package=_in_hostile_folder, check=_shown_as_text(MARKUP, LINK)),
     shapes("messages_with_markup_and_escapes", "same_padding prints escape sequences and "
            "raises a ValueError whose message holds markup and escapes",
