@@ -26,8 +26,7 @@ from autograder.run import RunOptions, grade_submission
 
 from .build import PROJECT_ROOT
 
-FUZZ = settings(deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 def _graded_result_is_valid(path, validator):
@@ -150,8 +149,9 @@ def _expected(recipe: str):
         value = eval(recipe, {"np": np})
     buffers: list = []
     try:
-        tree = protocol.encode(value, buffers)
-        json.dumps(tree, allow_nan=False)
+        # Through JSON, as on the wire: encode leaves a str subclass such as np.str_ in the tree,
+        # and only the JSON text turns it into the plain str the grader receives.
+        tree = json.loads(json.dumps(protocol.encode(value, buffers), allow_nan=False))
     except protocol.Unencodable:
         return BadReturnValue
     try:
@@ -191,9 +191,7 @@ def _plain(value) -> bool:
     return False
 
 
-@settings(FUZZ, max_examples=150)
-@given(recipe=st.one_of(RECIPES, st.sampled_from(ODD_VALUES)))
-def test_random_return_values_through_the_proxy(recipe, maker):
+def _check_through_the_proxy(recipe: str, maker) -> None:
     expected = _expected(recipe)
     try:
         got = maker.make(recipe)
@@ -204,3 +202,16 @@ def test_random_return_values_through_the_proxy(recipe, maker):
     assert expected is not BadReturnValue, f"{recipe} came back as {got!r}"
     assert _plain(got), f"{recipe} came back as a non-plain {type(got).__name__}"
     assert _same(got, expected), f"{recipe}: got {got!r}, expected {expected!r}"
+
+
+@pytest.mark.parametrize("recipe", ODD_VALUES)
+def test_every_odd_value_through_the_proxy(recipe, maker):
+    """Each odd value on its own, every run: which of them a random draw reaches depends on the
+    hypothesis version, so none is left to chance."""
+    _check_through_the_proxy(recipe, maker)
+
+
+@settings(FUZZ, max_examples=150)
+@given(recipe=RECIPES)
+def test_random_return_values_through_the_proxy(recipe, maker):
+    _check_through_the_proxy(recipe, maker)

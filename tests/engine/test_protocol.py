@@ -81,7 +81,7 @@ def test_reader_enforces_size_limit_and_magic():
         reader.feed(b"EVIL" + b"\0" * 20)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(st.binary(max_size=300))
 def test_random_bytes_never_crash_the_reader(data):
     reader = protocol.MessageReader(max_bytes=1 << 16)

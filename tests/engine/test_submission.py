@@ -117,7 +117,7 @@ def test_empty_submission_is_explained(tmp_path):
     assert "holds: nothing" in " ".join(loaded.notes)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=2000))
 def test_random_bytes_as_a_zip_never_escape_submission_error(tmp_path, data):
     target = tmp_path / "random.zip"

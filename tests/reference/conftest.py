@@ -13,13 +13,8 @@ from hypothesis import strategies as st
 
 from autograder.suites import visible_cases
 
-# derandomize: the suite is a proof run in CI, so a failure must reproduce exactly.
-PROOF_SETTINGS = settings(
-    max_examples=100,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
+# Repeatable examples and no deadline come from the profile in tests/conftest.py.
+PROOF_SETTINGS = settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow])
 # Numerical gradients cost two forward passes per input element.
 NUMERIC_SETTINGS = settings(PROOF_SETTINGS, max_examples=30)
 
