@@ -11,28 +11,81 @@ from autograder.check import command as check_command
 PARTS_HELP = "Grade only this part (repeatable): shapes, layers, fast_layers, cifar10."
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class CommandError(click.ClickException):
+    """What was asked cannot be done: one line on stderr (``Error: ...``), exit code 2."""
+
+    exit_code = 2
+
+
+def _input_errors() -> tuple:
+    """The library's errors about what the user gave (a config, a data folder, a class folder),
+    each already one line naming the file, the key and the value. Imported only once one is
+    raised, so that `grade --help` loads nothing."""
+    from autograder.batch.discover import ClassFolderError
+    from autograder.batch.grade import BatchError
+    from autograder.config import ConfigError
+    from autograder.run import GraderError
+    from reference.cifar10_data import CIFAR10DataError
+
+    return ConfigError, GraderError, CIFAR10DataError, BatchError, ClassFolderError
+
+
+class GradeCommands(click.Group):
+    """Every command's errors about its input take the same path: one line, exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except _input_errors() as exc:
+            raise CommandError(str(exc)) from None
+
+
+class ExistingPath(click.ParamType):
+    """A file or folder that must exist; when it does not, one line and exit code 2 (where
+    ``click.Path(exists=True)`` prints a three-line usage message)."""
+
+    def __init__(self, kind: str = "file or folder") -> None:
+        self.kind = kind
+        self.name = {"file": "file", "folder": "directory"}.get(kind, "path")
+
+    def convert(self, value, param, ctx) -> Path:
+        path = Path(value)
+        given = f"{param.opts[0] if param.param_type_name == 'option' else param.human_readable_name} {value}"
+        if not path.exists():
+            raise CommandError(f"{given}: no such {self.kind}")
+        if self.kind == "file" and path.is_dir():
+            raise CommandError(f"{given}: is a folder, not a file")
+        if self.kind == "folder" and not path.is_dir():
+            raise CommandError(f"{given}: is a file, not a folder")
+        return path
+
+
+EXISTING_FILE = ExistingPath("file")
+EXISTING_FOLDER = ExistingPath("folder")
+
+
+@click.group(cls=GradeCommands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="cnn-autograder")
 def main() -> None:
     """Grade CNN assignment submissions safely, fairly and reproducibly."""
 
 
 @main.command()
-@click.argument("submission", type=click.Path(exists=True, path_type=Path))
+@click.argument("submission", type=ExistingPath())
 @click.option("--part", "parts", multiple=True, help=PARTS_HELP)
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "gradescope"]), default="table",
               show_default=True, help="table: terminal report; json/gradescope: results.json.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the results.json here (any format); hidden from student code.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--data-dir", type=click.Path(path_type=Path),
               help="Folder with cifar-10-batches-py (else $GRADE_CIFAR10_DIR, else ./data).")
 @click.option("--timeout", type=click.FloatRange(min=0.1), help="Per-call time limit in seconds.")
 @click.option("--budget", type=click.FloatRange(min=1),
               help="Wall-clock budget in seconds for the whole grade (default: limits.grade_budget_seconds).")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--config", "config_path", type=EXISTING_FILE,
               help="A TOML file laid over autograder/grading.toml.")
-@click.option("--thresholds", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--thresholds", type=EXISTING_FILE,
               help="A calibrated thresholds file for the timed tests (see `grade calibrate`).")
 @click.option("--no-namespaces", is_flag=True,
               help="Do not use Linux namespaces even where allowed (to see the fallback's report).")
@@ -43,7 +96,7 @@ def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: s
     from autograder.config import load_config
     from autograder.engine.results import write_json_atomically
     from autograder.report import print_report
-    from autograder.run import GraderError, RunOptions, grade_submission, resolve_device
+    from autograder.run import RunOptions, grade_submission, resolve_device
 
     hide = (str(output.resolve().parent),) if output else ()
     options = RunOptions(device=resolve_device(device), data_dir=str(data_dir) if data_dir else None,
@@ -54,11 +107,8 @@ def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: s
     def keep_current(partial) -> None:  # a grader stopped mid-way still leaves the parts done
         write_json_atomically(partial.to_gradescope(), output)
 
-    try:
-        result = grade_submission(submission, list(parts) or None, load_config(config_path), options,
-                                  on_part=keep_current if output else None)
-    except GraderError as exc:
-        raise click.ClickException(str(exc)) from None
+    result = grade_submission(submission, list(parts) or None, load_config(config_path), options,
+                              on_part=keep_current if output else None)
     data = result.to_gradescope()
     if output:
         write_json_atomically(data, output)
@@ -78,20 +128,20 @@ def demo(which: str, parts: tuple) -> None:
     """Grade a bundled example submission and print the report."""
     import tempfile
 
-    from autograder.examples import build_submission
-
     from autograder.config import load_config
-    from reference.cifar10_data import CIFAR10DataError, find_data_dir
+    from autograder.examples import build_submission
+    from autograder.run import GraderError, cifar10_test_data
 
-    parts = parts or tuple(load_config().parts)
+    config = load_config()
+    parts = parts or tuple(config.parts)
     if "cifar10" in parts:
         try:
-            find_data_dir(None)
-        except CIFAR10DataError:
+            cifar10_test_data(None, config)
+        except GraderError:
             parts = tuple(p for p in parts if p != "cifar10")
-            click.echo("Skipping the cifar10 part: no CIFAR-10 data in $GRADE_CIFAR10_DIR or ./data "
-                       "(make it with `python ../shared/data/make_cifar10.py data`, or use "
-                       "`grade run --data-dir`).")
+            click.echo("Skipping the cifar10 part: no CIFAR-10 test data in $GRADE_CIFAR10_DIR or "
+                       "./data (put torchvision's cifar-10-batches-py folder in ./data, or grade "
+                       "with `grade run --data-dir DIR`).")
     with tempfile.TemporaryDirectory(prefix="grade-demo-") as tmp:
         folder = build_submission(which, Path(tmp) / f"{which}-submission")
         click.echo(f"Grading the {which} submission ({', '.join(sorted(p.name for p in folder.iterdir()))})")
@@ -99,7 +149,7 @@ def demo(which: str, parts: tuple) -> None:
 
 
 @main.command()
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", "config_path", type=EXISTING_FILE)
 @click.option("--keys", is_flag=True, help="List every configuration key with its type, default and meaning.")
 def validate(config_path: Path | None, keys: bool) -> None:
     """Check the configuration and the suites; print every test's points and the totals."""
@@ -112,22 +162,12 @@ def validate(config_path: Path | None, keys: bool) -> None:
             click.echo(f"[{section}] {key} ({kind}, default {default!r}): {description}")
         return
 
-    try:
-        report = validate_suites(config_path)
-    except Exception as exc:  # any failure here is a configuration problem to show plainly
-        raise click.ClickException(f"{type(exc).__name__}: {exc}") from None
-    click.echo(report)
+    click.echo(validate_suites(config_path))
 
 
 @main.group()
 def package() -> None:
     """Build what a course platform runs (see docs/deployment.md)."""
-
-
-class PackageInputError(click.ClickException):
-    """A package cannot be built from what was given: one line naming it, exit code 2."""
-
-    exit_code = 2
 
 
 SELF_TEST_HELP = "Skip grading the reference through the package (it must get full marks)."
@@ -152,14 +192,14 @@ def gradescope(output: Path, parts: tuple, cifar10_dir: Path | None, with_cifar_
                                                prove_gradescope_zip)
 
     if with_cifar_data and not no_self_test:
-        raise PackageInputError("--with-cifar-data: the self-test cannot download CIFAR-10 as setup.sh "
+        raise CommandError("--with-cifar-data: the self-test cannot download CIFAR-10 as setup.sh "
                                 "will; bundle it with --cifar-data DIR instead, or add --no-self-test")
     options = GradescopeOptions(parts=parts, cuda_torch=with_cuda_torch, cifar10_dir=cifar10_dir,
                                 download_cifar10=with_cifar_data, torch_version=torch_version)
     try:
         names = build_gradescope_zip(output, options)
     except PackageError as exc:
-        raise PackageInputError(str(exc)) from None
+        raise CommandError(str(exc)) from None
     click.echo(f"wrote {output} ({len(names)} files, {output.stat().st_size / 1024:.0f} KiB)")
     if no_self_test:
         return
@@ -181,7 +221,7 @@ def _prove(prove, *args) -> None:
 @package.command()
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("dist/otter"),
               show_default=True, help="Folder for the master notebook cnn_questions.ipynb.")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--config", "config_path", type=EXISTING_FILE,
               help="A TOML file laid over autograder/grading.toml (the questions' points follow it).")
 @click.option("--no-self-test", is_flag=True, help=SELF_TEST_HELP)
 def otter(output: Path, config_path: Path | None, no_self_test: bool) -> None:
@@ -195,7 +235,7 @@ def otter(output: Path, config_path: Path | None, no_self_test: bool) -> None:
     try:
         path = write_master_notebook(config, output)
     except NotebookBuildError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc)) from None
     click.echo(f"wrote {path}; next: otter assign {path} {output / 'dist'}")
     if not no_self_test:
         click.echo("self-test: otter assign, then otter run on the reference's answers ...")
@@ -205,7 +245,7 @@ def otter(output: Path, config_path: Path | None, no_self_test: bool) -> None:
 @package.command()
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("dist/nbgrader"),
               show_default=True, help="The nbgrader course folder (the notebook goes in its source/).")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--config", "config_path", type=EXISTING_FILE,
               help="A TOML file laid over autograder/grading.toml (the questions' points follow it).")
 @click.option("--no-self-test", is_flag=True, help=SELF_TEST_HELP)
 def nbgrader(output: Path, config_path: Path | None, no_self_test: bool) -> None:
@@ -219,7 +259,7 @@ def nbgrader(output: Path, config_path: Path | None, no_self_test: bool) -> None
     try:
         path = write_source_notebook(config, output)
     except NotebookBuildError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc)) from None
     click.echo(f"wrote {path}; next, in {output}: nbgrader generate_assignment {ASSIGNMENT_NAME}")
     if not no_self_test:
         click.echo("self-test: nbgrader generate_assignment, then autograde of the reference's answers ...")
@@ -237,12 +277,12 @@ def student(output: Path) -> None:
     try:
         names = build_student_handout(output, load_config())
     except PackageError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise CommandError(str(exc)) from None
     click.echo(f"wrote {output} ({len(names)} files); students run: python -m autograder.check")
 
 
 @main.command()
-@click.argument("submissions_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("submissions_dir", type=EXISTING_FOLDER)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               help="Submissions graded at once, each in a worker process of its own.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("gradebook.csv"),
@@ -256,11 +296,11 @@ def student(output: Path) -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Results kept between runs (default: .grade-cache next to the gradebook).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--data-dir", type=click.Path(path_type=Path),
               help="Folder with cifar-10-batches-py (else $GRADE_CIFAR10_DIR, else ./data).")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--config", "config_path", type=EXISTING_FILE,
               help="A TOML file laid over autograder/grading.toml.")
-@click.option("--thresholds", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--thresholds", type=EXISTING_FILE,
               help="A calibrated thresholds file for the timed tests.")
 def batch(submissions_dir: Path, jobs: int, output: Path, feedback_dir: Path | None, parts: tuple,
           timeout: float | None, submission_timeout: float | None, cache_dir: Path | None, device: str,
@@ -271,18 +311,14 @@ def batch(submissions_dir: Path, jobs: int, output: Path, feedback_dir: Path | N
     from rich.markdown import Markdown
 
     from autograder.batch.command import BatchOutputs, run_batch
-    from autograder.batch.discover import ClassFolderError
-    from autograder.batch.grade import BatchError, BatchSettings
+    from autograder.batch.grade import BatchSettings
     from autograder.run import resolve_device
 
     settings = BatchSettings(parts=parts, config_path=config_path, thresholds=thresholds,
                              call_timeout=timeout, submission_timeout=submission_timeout,
                              device=resolve_device(device), data_dir=data_dir, jobs=jobs)
     outputs = BatchOutputs(gradebook=output, feedback_dir=feedback_dir, cache_dir=cache_dir)
-    try:
-        report = run_batch(submissions_dir, settings, outputs)
-    except (BatchError, ClassFolderError) as exc:
-        raise click.ClickException(str(exc)) from None
+    report = run_batch(submissions_dir, settings, outputs)
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     Console().print(Markdown(report.summary))
@@ -319,28 +355,26 @@ def bench(which: str) -> None:
 
 
 @main.command("train-reference")
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--data-dir", type=click.Path(path_type=Path),
               help="Folder with cifar-10-batches-py (else $GRADE_CIFAR10_DIR, else ./data).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=Path("out"),
               show_default=True, help="Where the weights, curves and confusion matrix go.")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), help="torch.set_num_threads (default: PyTorch's).")
 @click.option("--weights", type=click.Path(dir_okay=False, path_type=Path),
               help="Where to save the state_dict (default: OUT_DIR/cifar10.pt); "
                    "reference/cifar10.pt is what `grade run` compares against.")
 def train_reference(data_dir: Path | None, out_dir: Path, epochs: int, device: str, seed: int,
-                    weights: Path | None) -> None:
-    """Train the reference CIFAR-10 model; save its weights, curves and confusion matrix."""
+                    threads: int | None, weights: Path | None) -> None:
+    """Train the reference CIFAR-10 model; save its weights, curves and confusion matrix, and
+    print the test accuracy the grader measures on those weights."""
     from autograder.run import resolve_device
-    from reference.cifar10_data import CIFAR10DataError
     from reference.train_cifar10 import main as train_main
 
-    try:
-        train_main(data_dir=data_dir, out_dir=out_dir, epochs=epochs, device=resolve_device(device),
-                   seed=seed, weights=weights)
-    except CIFAR10DataError as exc:
-        raise click.ClickException(str(exc)) from None
+    train_main(data_dir=data_dir, out_dir=out_dir, epochs=epochs, device=resolve_device(device),
+               seed=seed, threads=threads, weights=weights)
 
 
 # The same command ships in the student handout (python -m autograder.check), so it lives there.

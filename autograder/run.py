@@ -26,6 +26,7 @@ from autograder.engine.sandbox import Limits, SandboxFactory, detect_isolation
 from autograder.engine.submission import SubmissionError, load_submission
 from autograder.engine.suite_runner import SuiteError, run_suite
 from autograder.thresholds import load_thresholds
+from reference.cifar10_data import CIFAR10DataError, find_data_dir
 
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
 SUITES_DIR = PACKAGE_DIR / "suites"
@@ -96,6 +97,7 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
             root, notes, unreadable = loaded.root, loaded.notes, None
         except SubmissionError as exc:
             root, notes, unreadable = None, [], f"The submission could not be read: {exc}"
+        _check_data(selected, root, options, config)
         sandboxes = SandboxFactory(dataclasses.asdict(config.limits), isolation,
                                    _hidden_paths(Path(source), options, config))
         for index, part in enumerate(selected, start=1):
@@ -132,6 +134,30 @@ class _PartBudget:
         if share >= part.timeout:
             return cls(part.timeout, f"the part's time budget of {part.timeout:.0f} s")
         return cls(share, f"its share, {share:.0f} s, of the grade's time budget of {budget:.0f} s")
+
+
+def cifar10_test_data(data_dir: str | None, config: GradingConfig) -> Path:
+    """The folder the cifar10 suite reads the test set from: ``data_dir`` (``--data-dir``), else
+    the config's ``cifar10.data_dir``, else $GRADE_CIFAR10_DIR, else ./data.
+
+    Raises ``GraderError`` in one line naming what was given and what is missing.
+    """
+    explicit = data_dir or config.cifar10.data_dir or None
+    try:
+        return find_data_dir(explicit)
+    except CIFAR10DataError as exc:
+        given = f"--data-dir {data_dir}: " if data_dir else \
+            f"cifar10.data_dir = {explicit!r}: " if explicit else ""
+        raise GraderError(f"{given}{exc} Or grade without the cifar10 part (--part).") from None
+
+
+def _check_data(selected: list, root: Path | None, options: RunOptions, config: GradingConfig) -> None:
+    """Without the CIFAR-10 test set the cifar10 part cannot be graded, which is the grader's
+    set-up and not the student's fault: it is found out before any part runs. A submission
+    without the part's code needs no data (its tests stop at the missing file)."""
+    part = next((p for p in selected if p.name == "cifar10"), None)
+    if part and root is not None and all((root / f).is_file() for f in part.files if f.endswith(".py")):
+        cifar10_test_data(options.data_dir, config)
 
 
 def _out_of_memory_notes(oom_kills_before: int | None) -> list:

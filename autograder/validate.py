@@ -3,15 +3,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from autograder.config import load_config
+from autograder.config import ConfigError, load_config
 from autograder.run import SUITES_DIR, collect_suite
 
 
 def validate_suites(config_path: Path | None = None) -> str:
     """Collect every suite without running it; return a printable table of points.
 
-    Raises ``ValueError`` naming the problem when a part has no suite or no tests, or when a test
-    worth points is ``hidden`` (Gradescope then hides the student's total; use after_due_date).
+    Raises ``ConfigError`` naming the problems when a part has no suite or no tests, or when a
+    test worth points is ``hidden`` (Gradescope then hides the student's total; use after_due_date).
     """
     config = load_config(config_path)
     lines, problems = [], []
@@ -20,6 +20,8 @@ def validate_suites(config_path: Path | None = None) -> str:
             problems.append(f"part {part.name}: no suite folder {SUITES_DIR / part.name}")
             continue
         records = collect_suite(part.name)
+        if not records:
+            problems.append(f"part {part.name}: no tests in {SUITES_DIR / part.name}")
         total_weight = sum(r.weight for r in records)
         lines.append(f"{part.name}: {part.points:g} points, {len(records)} tests, "
                      f"time budget {part.timeout:g} s")
@@ -35,5 +37,5 @@ def validate_suites(config_path: Path | None = None) -> str:
             lines.append(f"  (note: part {part.name} has no visible tests for students to run)")
     lines.append(f"Total: {config.total_points:g} points")
     if problems:
-        raise ValueError("; ".join(problems))
+        raise ConfigError("; ".join(problems))
     return "\n".join(lines)

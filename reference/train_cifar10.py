@@ -4,8 +4,9 @@
 
 writes ``OUT/cifar10.pt`` (a float32 state_dict for ``reference.cifar10.build_model()``),
 ``OUT/cifar10_curves.png`` (training loss and test accuracy per epoch) and
-``OUT/cifar10_confusion.png``, and prints the final test accuracy, parameter count and
-training time. ``main`` returns the same numbers as a dict.
+``OUT/cifar10_confusion.png`` (both only where matplotlib is installed: the ``train`` extra),
+and prints one test accuracy, the one the grader measures on the saved weights, with the
+parameter count and training time. ``main`` returns the same numbers as a dict.
 
 The training loop is ``reference.cifar10.train`` itself, unchanged. Per-epoch test accuracy
 comes from wrapping the training loader: when a pass over it ends, the wrapper evaluates the
@@ -20,21 +21,20 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-    TimeRemainingColumn  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
+    TimeRemainingColumn
+from torch.utils.data import DataLoader
 
-from reference import cifar10  # noqa: E402
-from reference.cifar10_data import CIFAR10_LABELS, find_data_dir, load_cifar10  # noqa: E402
-from reference.cifar10_loader import make_loader  # noqa: E402
+from autograder.config import load_config
+from autograder.suites.cifar10 import sandbox_helpers
+from autograder.suites.cifar10.test_model import measure_accuracy
+from reference import cifar10
+from reference.cifar10_data import CIFAR10_LABELS, find_data_dir, load_cifar10
+from reference.cifar10_loader import make_loader
 
-EVAL_BATCH_SIZE = 1000
+NO_PLOTS = 'no plots: matplotlib is not installed (pip install "cnn-autograder[train]")'
 
 
 def main(data_dir: str | Path | None = None, out_dir: str | Path = "out", epochs: int = 10,
@@ -54,10 +54,10 @@ def main(data_dir: str | Path | None = None, out_dir: str | Path = "out", epochs
         weights: where to save the state_dict; default ``out_dir/cifar10.pt``.
 
     Returns:
-        dict with ``test_accuracy`` (float32 inference on the saved weights, reloaded with
-        ``torch.load(weights_only=True)`` as the grader does), ``parameters``,
-        ``train_seconds`` (excluding per-epoch evaluation), ``seconds_per_epoch``,
-        ``epoch_losses``, ``epoch_test_accuracy`` and the paths written.
+        dict with ``test_accuracy`` (what the grader measures on the saved weights: see
+        ``GradedAccuracy``), ``parameters``, ``train_seconds`` (excluding per-epoch
+        evaluation), ``seconds_per_epoch``, ``epoch_losses``, ``epoch_test_accuracy`` and the
+        paths written (None for the plots without matplotlib).
     """
     if threads is not None:
         torch.set_num_threads(threads)
@@ -68,25 +68,21 @@ def main(data_dir: str | Path | None = None, out_dir: str | Path = "out", epochs
 
     root = find_data_dir(data_dir)
     train_images, train_labels = load_cifar10(root, "train")
-    test_images, test_labels = load_cifar10(root, "test")
     train_loader = make_loader(train_images, train_labels, batch_size, shuffle=True, seed=seed)
-    test_loader = make_loader(test_images, test_labels, EVAL_BATCH_SIZE, shuffle=False)
+    graded = GradedAccuracy(*load_cifar10(root, "test"))
 
     model = cifar10.build_model()
     parameters = sum(p.numel() for p in model.parameters())
     epoch_accuracy: list[float] = []
-    fast_dtype = cifar10.autocast_dtype_for(torch.device(device))
 
     with _progress() as progress:
-        task = progress.add_task("training", total=epochs * len(train_loader), status="")
+        task = progress.add_task("training", total=epochs * len(train_loader))
 
         def after_epoch() -> None:
-            predictions = predict(model, test_loader, device, autocast_dtype=fast_dtype)
-            epoch_accuracy.append(float((predictions == test_labels).mean()))
-            status = f"epoch {len(epoch_accuracy)}/{epochs}: test acc {epoch_accuracy[-1]:.2%}"
-            progress.update(task, status=status)
+            epoch_accuracy.append(graded.measure(model, device))
             # A permanent line per epoch, also when the output is a log file and not a terminal.
-            progress.console.print(f"{status} ({time.perf_counter() - start:.0f} s)")
+            progress.console.print(f"epoch {len(epoch_accuracy)}/{epochs} done "
+                                   f"({time.perf_counter() - start:.0f} s)")
 
         monitored = _EpochMonitor(train_loader, on_batch=lambda: progress.advance(task),
                                   on_epoch_end=after_epoch)
@@ -95,31 +91,64 @@ def main(data_dir: str | Path | None = None, out_dir: str | Path = "out", epochs
         train_seconds = time.perf_counter() - start - monitored.callback_seconds
 
     torch.save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, weights)
-    reloaded = cifar10.build_model()
-    reloaded.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-    predictions = predict(reloaded.eval(), test_loader, "cpu")
-    test_accuracy = float((predictions == test_labels).mean())
-
-    curves_png = out_dir / "cifar10_curves.png"
-    confusion_png = out_dir / "cifar10_confusion.png"
-    plot_curves(epoch_losses, epoch_accuracy, curves_png)
-    plot_confusion(confusion_matrix(test_labels, predictions), confusion_png)
+    test_accuracy = graded.measure_saved(weights)
+    plots = save_plots(epoch_losses, epoch_accuracy, graded.confusion(), out_dir)
 
     result = dict(
         test_accuracy=test_accuracy, parameters=parameters, train_seconds=train_seconds,
         seconds_per_epoch=train_seconds / epochs, epochs=epochs, batch_size=batch_size,
-        epoch_losses=epoch_losses, epoch_test_accuracy=epoch_accuracy,
-        weights=str(weights), curves_png=str(curves_png), confusion_png=str(confusion_png),
+        epoch_losses=epoch_losses, epoch_test_accuracy=epoch_accuracy, weights=str(weights),
+        curves_png=plots and str(plots[0]), confusion_png=plots and str(plots[1]),
     )
-    print(f"test accuracy {test_accuracy:.2%} | {parameters:,} parameters | "
+    print(f"test accuracy {test_accuracy:.2%} (as the grader measures it) | {parameters:,} parameters | "
           f"training {train_seconds:.0f} s ({train_seconds / epochs:.1f} s/epoch, {epochs} epochs, "
           f"{torch.get_num_threads()} threads) | weights {weights}")
     return result
 
 
+class GradedAccuracy:
+    """Test accuracy exactly as the cifar10 suite measures it: the suite's own sandbox-side
+    ``predict`` (uint8 images scaled to [0, 1], float32, eval mode) and its ``measure_accuracy``,
+    on the first ``eval_images`` test images in batches of ``batch_size`` (autograder/grading.toml);
+    the weights reloaded by the suite's ``load_weights`` (``torch.load(weights_only=True)``).
+    Each measurement keeps its predicted classes, for the confusion matrix."""
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
+        self.settings = load_config().cifar10
+        self.images = images[:self.settings.eval_images]
+        self.labels = labels[:self.settings.eval_images]
+        self.predictions: list = []
+
+    def predict(self, model: torch.nn.Module, images: np.ndarray, device: str) -> np.ndarray:
+        logits = sandbox_helpers.predict(model, images, device)
+        self.predictions.append(logits.argmax(axis=1))
+        return logits
+
+    def measure(self, model: torch.nn.Module, device: str) -> float:
+        """Accuracy of ``model`` now; a model in training goes back to training mode after."""
+        was_training = model.training
+        self.predictions = []
+        try:
+            return measure_accuracy(self, model, self.images, self.labels, self.settings.batch_size,
+                                    device)
+        finally:
+            model.train(was_training)
+
+    def measure_saved(self, weights: Path) -> float:
+        model = cifar10.build_model()
+        sandbox_helpers.load_weights(model, str(weights), self.settings.max_weights_mb)
+        return self.measure(model, "cpu")
+
+    def confusion(self) -> np.ndarray:
+        """(10, 10) counts of the last measurement; row = true class, column = predicted class."""
+        k = len(CIFAR10_LABELS)
+        predictions = np.concatenate(self.predictions)
+        return np.bincount(self.labels * k + predictions, minlength=k * k).reshape(k, k)
+
+
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}"))
+                    TimeElapsedColumn(), TimeRemainingColumn())
 
 
 class _EpochMonitor:
@@ -147,49 +176,52 @@ class _EpochMonitor:
         self.callback_seconds += time.perf_counter() - start
 
 
-@torch.no_grad()
-def predict(model: torch.nn.Module, loader: DataLoader, device: str | torch.device,
-            autocast_dtype: torch.dtype | None = None) -> np.ndarray:
-    """Predicted classes (N,) int64 for every batch of ``loader``, in order.
+def save_plots(losses: list[float], accuracies: list[float], confusion: np.ndarray,
+               out_dir: Path) -> tuple[Path, Path] | None:
+    """The curves and the confusion matrix as PNGs; None (and a line saying so) without
+    matplotlib, which the base install does not have."""
+    try:
+        import matplotlib
+    except ModuleNotFoundError:
+        print(NO_PLOTS)
+        return None
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
 
-    Puts the model in eval mode for the duration and restores its previous mode.
-    """
-    device = torch.device(device)
-    was_training = model.training
-    model.eval()
-    predictions = []
-    for images, _ in loader:
-        with torch.autocast(device.type, dtype=autocast_dtype or torch.float32,
-                            enabled=autocast_dtype is not None):
-            logits = model(images.to(device))
-        predictions.append(logits.argmax(1).cpu())
-    model.train(was_training)
-    return torch.cat(predictions).numpy()
-
-
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """(10, 10) int64 counts; row = true class, column = predicted class."""
-    k = len(CIFAR10_LABELS)
-    return np.bincount(labels * k + predictions, minlength=k * k).reshape(k, k)
+    paths = out_dir / "cifar10_curves.png", out_dir / "cifar10_confusion.png"
+    for figure, path in zip((curves_figure(losses, accuracies), confusion_figure(confusion)), paths):
+        figure.savefig(path, dpi=120)
+        plt.close(figure)
+    return paths
 
 
-def plot_curves(losses: list[float], accuracies: list[float], path: Path) -> None:
-    """Training loss and test accuracy against epoch, side by side."""
+def curves_figure(losses: list[float], accuracies: list[float]):
+    """Training loss and test accuracy against epoch, side by side: every epoch a marked point
+    with its value, whole-number epoch ticks, so even a one-epoch run reads clearly."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
     epochs = np.arange(1, len(losses) + 1)
     fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, losses, marker="o")
-    ax_loss.set(xlabel="epoch", ylabel="mean training loss (label smoothing 0.2)", title="Training loss")
-    ax_acc.plot(epochs[: len(accuracies)], np.asarray(accuracies) * 100, marker="o", color="tab:green")
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
-    for ax in (ax_loss, ax_acc):
+    for ax, values, colour, label in ((ax_loss, np.asarray(losses), "tab:blue", "{:.3f}"),
+                                      (ax_acc, np.asarray(accuracies) * 100, "tab:green", "{:.1f}%")):
+        ax.plot(epochs[:len(values)], values, marker="o", markersize=7, color=colour)
+        if len(values):
+            ax.annotate(label.format(values[-1]), (len(values), values[-1]), textcoords="offset points",
+                        xytext=(0, 8), ha="center")
+        ax.set_xlim(0.5, len(losses) + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
+    ax_loss.set(xlabel="epoch", ylabel="mean training loss (label smoothing 0.2)", title="Training loss")
+    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy after each epoch")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
-def plot_confusion(matrix: np.ndarray, path: Path) -> None:
+def confusion_figure(matrix: np.ndarray):
     """Confusion matrix as a heat map with the count in each cell."""
+    import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 6))
     image = ax.imshow(matrix, cmap="Blues")
     ticks = np.arange(len(CIFAR10_LABELS))
@@ -204,8 +236,7 @@ def plot_confusion(matrix: np.ndarray, path: Path) -> None:
                     color="white" if matrix[i, j] > threshold else "black")
     fig.colorbar(image, ax=ax)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def _parse_args(argv: list[str] | None = None) -> argparse.Namespace:

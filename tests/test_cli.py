@@ -1,6 +1,8 @@
 """The `grade` command end to end: formats, exit codes, and Gradescope's results.json schema."""
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import jsonschema
@@ -78,3 +80,135 @@ def test_validate_prints_points_adding_up():
     assert result.exit_code == 0, result.output
     assert "Total: 100 points" in result.output
     assert "shapes: 15 points" in result.output
+
+
+# --- bad input: one line naming the file, the key and the value; exit code 2; no traceback -------
+
+PROJECT = Path(__file__).resolve().parents[1]
+CONFIGS = {  # name -> (TOML text, the message after "<file>: ")
+    "negative points": ("[parts.layers]\npoints = -5\n", "parts.layers.points must be >= 0, got -5"),
+    "broken TOML": ("[parts.layers\npoints = 5\n", "not valid TOML: Expected ']' at the end of a table "
+                                                   "declaration (at line 1, column 14)"),
+    "unknown key": ("[parts.layers]\npointz = 5\n",
+                    "parts.layers.pointz is not a key (got 5); the keys are files, points, visibility, "
+                    "timeout, call_timeout, memory_mb, forbid_imports, threads (grade validate --keys)"),
+    "wrong type": ("[limits]\nthreads = \"two\"\n", "limits.threads must be an integer, got 'two'"),
+}
+
+
+def grade(*args, cwd=PROJECT) -> subprocess.CompletedProcess:
+    """`python cli.py ARGS` as a user runs it: what the terminal shows, and the exit code."""
+    return subprocess.run([sys.executable, str(PROJECT / "cli.py"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(run: subprocess.CompletedProcess, message: str) -> None:
+    assert (run.returncode, run.stderr.splitlines(), run.stdout) == (2, [f"Error: {message}"], ""), \
+        run.stderr[-2000:]
+
+
+@pytest.mark.parametrize("case", CONFIGS)
+def test_bad_config_for_grade_run(case, reference, tmp_path):
+    text, message = CONFIGS[case]
+    config = tmp_path / "course.toml"
+    config.write_text(text)
+    assert_one_line_error(grade("run", reference, "--part", "shapes", "--config", config),
+                          f"{config}: {message}")
+
+
+@pytest.mark.parametrize("command", [["validate"], ["batch", "CLASS", "--output", "OUT/gradebook.csv"],
+                                     ["package", "otter", "--output", "OUT"],
+                                     ["package", "nbgrader", "--output", "OUT"]])
+def test_bad_config_for_every_command_that_takes_one(command, reference, tmp_path):
+    config = tmp_path / "course.toml"
+    config.write_text(CONFIGS["negative points"][0])
+    (tmp_path / "class").mkdir()
+    shutil.copytree(reference, tmp_path / "class" / "ada")
+    args = [str(tmp_path / "class") if a == "CLASS" else a.replace("OUT", str(tmp_path / "out"))
+            for a in command]
+    assert_one_line_error(grade(*args, "--config", config),
+                          f"{config}: {CONFIGS['negative points'][1]}")
+
+
+@pytest.mark.parametrize("command", [["run", "SUBMISSION", "--part", "shapes"], ["validate"],
+                                     ["batch", "SUBMISSION", "--output", "OUT/gradebook.csv"]])
+def test_missing_config_file(command, reference, tmp_path):
+    args = [str(reference.parent) if a == "SUBMISSION" and command[0] == "batch" else
+            str(reference) if a == "SUBMISSION" else a.replace("OUT", str(tmp_path)) for a in command]
+    missing = tmp_path / "nothere.toml"
+    assert_one_line_error(grade(*args, "--config", missing), f"--config {missing}: no such file")
+
+
+def test_missing_submission(tmp_path):
+    assert_one_line_error(grade("run", tmp_path / "nothere.zip"),
+                          f"SUBMISSION {tmp_path / 'nothere.zip'}: no such file or folder")
+    assert_one_line_error(grade("batch", tmp_path / "class"), f"SUBMISSIONS_DIR {tmp_path / 'class'}: no such folder")
+    (tmp_path / "a-file").write_text("")
+    assert_one_line_error(grade("batch", tmp_path / "a-file"), f"SUBMISSIONS_DIR {tmp_path / 'a-file'}: is a file, not a folder")
+
+
+def _no_data_message(option: str, folder: Path) -> str:
+    return f"{option}: CIFAR-10 not found in {folder} (from the argument given): missing data_batch_1"
+
+
+def test_a_data_dir_without_cifar10_stops_before_grading(reference, tmp_path):
+    nowhere = tmp_path / "nowhere"
+    for args in (["run", reference], ["batch", reference.parent, "--output", tmp_path / "out" / "g.csv"]):
+        run = grade(*args, "--part", "cifar10", "--data-dir", nowhere)
+        assert run.returncode == 2 and run.stdout == "" and len(run.stderr.splitlines()) == 1, run.stderr
+        assert run.stderr.startswith("Error: " + _no_data_message(f"--data-dir {nowhere}", nowhere))
+        assert run.stderr.rstrip().endswith("Or grade without the cifar10 part (--part).")
+    assert not (tmp_path / "out" / "g.csv").exists()
+
+
+def test_data_is_not_needed_without_the_part_that_uses_it(reference, tmp_path):
+    nowhere = tmp_path / "nowhere"
+    assert grade("run", reference, "--part", "shapes", "--data-dir", nowhere).returncode == 0
+    shapes_only = tmp_path / "shapes-only"
+    shapes_only.mkdir()
+    shutil.copyfile(reference / "shapes.py", shapes_only / "shapes.py")
+    run = grade("run", shapes_only, "--part", "cifar10", "--data-dir", nowhere, "--format", "json")
+    assert run.returncode == 0, run.stderr
+    outputs = [t["output"] for t in json.loads(run.stdout)["tests"]]
+    assert outputs and all("missing from the submission: cifar10.py" in o for o in outputs)
+
+
+def test_train_reference_without_data(tmp_path):
+    run = grade("train-reference", "--data-dir", tmp_path, "--out-dir", tmp_path / "out")
+    assert run.returncode == 2 and run.stdout == "" and len(run.stderr.splitlines()) == 1, run.stderr
+    assert run.stderr.startswith(f"Error: CIFAR-10 not found in {tmp_path} (from the argument given)")
+
+
+# --- grade train-reference -----------------------------------------------------------------------
+
+def test_train_reference_on_the_base_install_prints_the_graders_accuracy_once(tmp_path):
+    """Without matplotlib (not in the base install): one line says how to get the plots, the
+    weights are written, and the one accuracy printed is the suite's measurement of them."""
+    import re
+
+    import numpy as np
+
+    from autograder.config import load_config
+    from autograder.suites.cifar10 import sandbox_helpers
+    from autograder.suites.cifar10.test_model import measure_accuracy
+    from reference import cifar10
+    from reference.cifar10_data import load_cifar10, write_fake_cifar10
+    from reference.train_cifar10 import NO_PLOTS
+
+    data = write_fake_cifar10(tmp_path / "data", n_train_per_batch=64, n_test=100, seed=1)
+    without_matplotlib = "import sys; sys.modules['matplotlib'] = None; from cli import main; main()"
+    run = subprocess.run([sys.executable, "-c", without_matplotlib, "train-reference", "--data-dir", str(data),
+                          "--out-dir", str(tmp_path / "out"), "--epochs", "1", "--threads", "1"],
+                         cwd=PROJECT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert NO_PLOTS in run.stdout.splitlines() and "Traceback" not in run.stderr
+    accuracies = re.findall(r"(\d+\.\d+)%", run.stdout + run.stderr)
+    assert len(accuracies) == 1 and "1 threads" in run.stdout, run.stdout
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cifar10.pt"]
+
+    model = cifar10.build_model()
+    sandbox_helpers.load_weights(model, str(tmp_path / "out" / "cifar10.pt"), 100)
+    images, labels = load_cifar10(data, "test")
+    measured = measure_accuracy(sandbox_helpers, model, images, labels, load_config().cifar10.batch_size, "cpu")
+    assert float(accuracies[0]) == round(100 * measured, 2)
+    assert np.isfinite(measured)

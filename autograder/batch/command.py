@@ -12,10 +12,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from autograder.batch.discover import discover
-from autograder.batch.grade import BatchError, BatchSettings, grade_class
+from autograder.batch.grade import BatchError, BatchSettings, check_settings, grade_class
 from autograder.batch.gradebook import write_feedback, write_gradebook
 from autograder.batch.summary import summary_markdown, write_histogram
-from autograder.config import load_config
 from autograder.engine.sandbox import detect_isolation
 
 
@@ -55,12 +54,12 @@ def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
     roster = discover(class_dir)
     if not roster.submissions:
         raise BatchError(f"no submissions (folders, .zip files or notebooks) in {class_dir}")
+    config = check_settings(settings)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console or Console(stderr=True)) as progress, _sigterm_as_interrupt():
         task = progress.add_task("grading", total=len(roster.submissions))
         outcomes = grade_class(roster.submissions, settings, outputs.cache, hidden_paths(class_dir, outputs),
                                on_done=lambda outcome: progress.advance(task))
-    config = load_config(settings.config_path)
     points = {name: config.parts[name].points for name in (settings.parts or config.parts)}
     write_gradebook(outputs.gradebook, outcomes, list(points))
     if outputs.feedback_dir:
@@ -71,7 +70,7 @@ def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
         summary = summary_markdown(outcomes, points, outputs.histogram.name)
     except ModuleNotFoundError:  # matplotlib is optional; the gradebook is what matters
         summary = summary_markdown(outcomes, points, None) + \
-            "\n_No histogram: matplotlib is not installed (pip install matplotlib)._\n"
+            "\n_No histogram: matplotlib is not installed (pip install \"cnn-autograder[train]\")._\n"
     outputs.summary.write_text(summary, encoding="utf-8")
     warnings = [f"ignored {entry}" for entry in roster.ignored] + _isolation_warnings(class_dir)
     return BatchReport(outcomes, warnings, summary)

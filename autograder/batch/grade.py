@@ -20,9 +20,9 @@ from typing import Callable
 
 from autograder.batch.cache import ResultCache, cache_key, content_digest, grader_fingerprint, read_result
 from autograder.batch.discover import Submission
-from autograder.config import load_config
+from autograder.config import GradingConfig, load_config
 from autograder.engine.results import GradeResult
-from autograder.run import PROJECT_ROOT
+from autograder.run import PROJECT_ROOT, cifar10_test_data
 
 # Worker start-up, loading the submission and the grader's own work between student calls:
 # added to the parts' time budgets (which bound the student's calls) for the default limit.
@@ -62,15 +62,24 @@ class Outcome:
     cached: bool = False
 
 
-def grade_class(submissions: list, settings: BatchSettings, cache_dir: Path, hide: tuple,
-                on_done: Callable[[Outcome], None] = lambda outcome: None) -> list:
-    """Grade every submission; return one Outcome per submission, in the order given."""
+def check_settings(settings: BatchSettings) -> GradingConfig:
+    """The configuration, once the settings are known to be usable: a bad config, an unknown
+    part or missing CIFAR-10 data stop the batch before any submission is graded."""
     config = load_config(settings.config_path)
     unknown = [p for p in settings.parts if p not in config.parts]
     if unknown:
         raise BatchError(f"unknown part(s) {unknown}; the parts are {list(config.parts)}")
     if settings.jobs < 1:
         raise BatchError("--jobs must be at least 1")
+    if "cifar10" in (settings.parts or config.parts):
+        cifar10_test_data(str(settings.data_dir) if settings.data_dir else None, config)
+    return config
+
+
+def grade_class(submissions: list, settings: BatchSettings, cache_dir: Path, hide: tuple,
+                on_done: Callable[[Outcome], None] = lambda outcome: None) -> list:
+    """Grade every submission; return one Outcome per submission, in the order given."""
+    config = check_settings(settings)
     parts = list(settings.parts) or list(config.parts)
     budget = min(config.limits.grade_budget_seconds, sum(config.parts[p].timeout for p in parts))
     limit = settings.submission_timeout or budget + STARTUP_ALLOWANCE

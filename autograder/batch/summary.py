@@ -47,17 +47,27 @@ def summary_markdown(outcomes: list, max_points: dict, histogram: str | None) ->
 
 
 def write_histogram(path: Path, totals: list, max_total: float) -> None:
-    """A PNG histogram of the totals; needs matplotlib (``pip install matplotlib``)."""
+    """A PNG histogram of the totals; needs matplotlib (the ``train`` extra)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a grading server
     import matplotlib.pyplot as plt
 
+    figure = histogram_figure(totals, max_total)
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def histogram_figure(totals: list, max_total: float):
+    """The histogram's matplotlib figure; its y axis counts submissions, so its ticks are whole."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
     figure, axes = plt.subplots(figsize=(7, 4))
     axes.hist(totals, bins=20, range=(0, max_total or 1), color="#4C72B0", edgecolor="white")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_xlabel(f"total score (out of {max_total:g})")
     axes.set_ylabel("submissions")
     axes.set_title(f"Scores of {len(totals)} graded submissions")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    return figure

@@ -242,3 +242,16 @@ def test_outputs_inside_the_class_folder_are_refused(tmp_path):
                     BatchOutputs(gradebook=tmp_path.parent / "g.csv", feedback_dir=tmp_path / "feedback")):
         with pytest.raises(BatchError, match="inside the class folder"):
             run_batch(tmp_path, BatchSettings(parts=(PART,)), outputs, console=_quiet())
+
+
+def test_histogram_counts_submissions_in_whole_numbers():
+    """Two of three totals in one bin: matplotlib's default ticks would read 0.00, 0.25, ..., 2.00."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from autograder.batch.summary import histogram_figure
+
+    figure = histogram_figure([10.0, 12.5, 12.5], 25)
+    figure.canvas.draw()
+    labels = [label.get_text() for label in figure.axes[0].get_yticklabels()]
+    assert labels and all(text.isdigit() for text in labels), labels

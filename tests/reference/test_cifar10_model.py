@@ -209,3 +209,19 @@ def test_training_command_writes_weights_and_plots(tmp_path: Path) -> None:
     assert Path(result["curves_png"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     state = torch.load(result["weights"], map_location="cpu", weights_only=True)
     build_model().load_state_dict(state, strict=True)
+
+
+def test_a_one_epoch_curve_is_readable() -> None:
+    """A marked point with its value, and whole-number epoch ticks (not 0.96, 0.98, 1.00, ...)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from reference.train_cifar10 import curves_figure
+
+    figure = curves_figure([1.234], [0.4567])
+    figure.canvas.draw()
+    for axes in figure.axes:
+        assert [line.get_marker() for line in axes.get_lines()] == ["o"]
+        ticks = [label.get_text() for label in axes.get_xticklabels() if label.get_text()]
+        assert ticks and all(text.isdigit() for text in ticks), ticks
+    assert [text.get_text() for axes in figure.axes for text in axes.texts] == ["1.234", "45.7%"]

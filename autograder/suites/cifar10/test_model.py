@@ -7,8 +7,8 @@ from reference.cifar10_data import CIFAR10DataError, find_data_dir, load_cifar10
 WEIGHTS = "cifar10.pt"
 
 
-@pytest.fixture(scope="session")
-def test_set(grading_options, settings):
+@pytest.fixture  # not session-scoped: set up after each test's model fixtures, so a submission
+def test_set(grading_options, settings):  # without cifar10.py fails on that, never on data
     """(images uint8 (N, 3, 32, 32), labels (N,)) of the test set; the labels never leave here.
 
     A missing data set is the grader's problem, not the student's: this raises a plain error,
