@@ -50,7 +50,7 @@ Complete the functions in `assignments/` (`shapes.py`, `layers.py`, `fast_layers
 
 ## Checking your work
 
-From this folder (the one holding this README), on Linux or WSL with Python 3.10 or newer:
+From this folder (the one holding this README), on Linux or WSL with Python 3.11 or newer:
 
 ```bash
 pip install numpy torch pytest click rich   # once; skip what you have
