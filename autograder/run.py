@@ -144,7 +144,7 @@ def cifar10_test_data(data_dir: str | None, config: GradingConfig) -> Path:
     """
     explicit = data_dir or config.cifar10.data_dir or None
     try:
-        return find_data_dir(explicit)
+        return find_data_dir(explicit, "test")
     except CIFAR10DataError as exc:
         given = f"--data-dir {data_dir}: " if data_dir else \
             f"cifar10.data_dir = {explicit!r}: " if explicit else ""

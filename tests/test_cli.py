@@ -148,7 +148,7 @@ def test_missing_submission(tmp_path):
 
 
 def _no_data_message(option: str, folder: Path) -> str:
-    return f"{option}: CIFAR-10 not found in {folder} (from the argument given): missing data_batch_1"
+    return f"{option}: CIFAR-10 not found in {folder} (from the argument given): missing test_batch."
 
 
 def test_a_data_dir_without_cifar10_stops_before_grading(reference, tmp_path):
