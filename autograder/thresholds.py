@@ -38,18 +38,26 @@ class Thresholds:
 
 
 def load_thresholds(path: Path | None = None) -> Thresholds:
-    """Shipped defaults, with the keys of ``path`` (if given) laid over them."""
+    """Shipped defaults, with the keys of ``path`` (if given) laid over them.
+
+    Raises ``ConfigError`` in one line that starts with the file at fault: ``path`` when given
+    (the shipped defaults are valid on their own, so only an override can make them invalid).
+    """
+    file = Path(path) if path is not None else DEFAULT_THRESHOLDS
     data = _read(DEFAULT_THRESHOLDS)
-    overrides = [_read(Path(path))] if path is not None else []
-    for layer in [data] + overrides:
-        unknown = set(layer) - set(SECTIONS)
-        if unknown:
-            raise ConfigError(f"thresholds: unknown section(s) {sorted(unknown)}; known: {list(SECTIONS)}")
-    for override in overrides:
-        for section in SECTIONS:
-            data.setdefault(section, {}).update(override.get(section, {}))
-    plan = _plan(data.get("measurement", {}))
-    tiers = {item: _tiers(value, f"tiers.{item}") for item, value in data.get("tiers", {}).items()}
+    overrides = [_read(file)] if path is not None else []
+    try:
+        for layer in [data] + overrides:
+            unknown = set(layer) - set(SECTIONS)
+            if unknown:
+                raise ConfigError(f"unknown section(s) {sorted(unknown)}; known: {list(SECTIONS)}")
+        for override in overrides:
+            for section in SECTIONS:
+                data.setdefault(section, {}).update(override.get(section, {}))
+        plan = _plan(data.get("measurement", {}))
+        tiers = {item: _tiers(value, f"tiers.{item}") for item, value in data.get("tiers", {}).items()}
+    except ConfigError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
     default = tiers.pop("default", DEFAULT_TIERS)
     return Thresholds(TimingPolicy(plan, default, tiers), dict(data.get("calibration", {})))
 
@@ -82,8 +90,10 @@ def dump_thresholds(thresholds: Thresholds, header: str = "") -> str:
 def _read(path: Path) -> dict:
     try:
         return tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"thresholds file {path}: {exc}") from None
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, ValueError) as exc:  # ValueError: TOMLDecodeError (naming the line), not UTF-8
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
 
 
 def _plan(values: dict) -> MeasurementPlan:

@@ -139,6 +139,18 @@ def test_missing_config_file(command, reference, tmp_path):
     assert_one_line_error(grade(*args, "--config", missing), f"--config {missing}: no such file")
 
 
+def test_bad_thresholds_file(reference, tmp_path):
+    thresholds = tmp_path / "thresholds.toml"
+    thresholds.write_text("[measurement\n")
+    assert_one_line_error(grade("run", reference, "--part", "shapes", "--thresholds", thresholds),
+                          f"{thresholds}: not valid TOML: Expected ']' at the end of a table declaration "
+                          "(at line 1, column 13)")
+    thresholds.write_text("[measurement]\nbudget = 4\n")
+    run = grade("run", reference, "--part", "shapes", "--thresholds", thresholds)
+    assert (run.returncode, run.stdout, len(run.stderr.splitlines())) == (2, "", 1), run.stderr
+    assert run.stderr.startswith(f"Error: {thresholds}: measurement: unknown key(s) ['budget']; known: [")
+
+
 def test_missing_submission(tmp_path):
     assert_one_line_error(grade("run", tmp_path / "nothere.zip"),
                           f"SUBMISSION {tmp_path / 'nothere.zip'}: no such file or folder")
