@@ -160,10 +160,15 @@ def _build(cls, values: dict, where: str, **fixed):
 
 
 def describe_keys() -> list:
-    """(section, key, type, default, description) for documentation and ``grade validate``."""
+    """(section, key, type, default, description) of every key a file may set, for documentation
+    and ``grade validate --keys`` (a part's name is its table's, so it is not one)."""
     rows = []
     for section, cls in (("parts.<name>", PartConfig), ("limits", LimitsConfig),
                          ("cifar10", Cifar10Config)):
         for f in dataclasses.fields(cls):
-            rows.append((section, f.name, type(f.default).__name__, f.default, f.metadata["description"]))
+            if cls is PartConfig and f.name == "name":
+                continue
+            check = f.metadata["check"]
+            description = f.metadata["description"] + (f" Must be {check[1]}." if check else "")
+            rows.append((section, f.name, type(f.default).__name__, f.default, description))
     return rows

@@ -139,6 +139,21 @@ def test_missing_config_file(command, reference, tmp_path):
     assert_one_line_error(grade(*args, "--config", missing), f"--config {missing}: no such file")
 
 
+def test_every_key_validate_lists_is_one_a_config_may_set(tmp_path):
+    from autograder.config import describe_keys, load_config
+
+    listed = invoke("validate", "--keys").output.splitlines()
+    rows = describe_keys()
+    assert len(listed) == len(rows) and not any(key == "name" for _, key, *_ in rows)
+    tables: dict = {}  # every listed key set to its default
+    for section, key, _, default, _ in rows:
+        value = list(default) if isinstance(default, tuple) else default
+        tables.setdefault(section.replace("<name>", "layers"), []).append(f"{key} = {json.dumps(value)}")
+    config = tmp_path / "every-key.toml"
+    config.write_text("".join(f"[{table}]\n" + "\n".join(keys) + "\n" for table, keys in tables.items()))
+    assert load_config(config).parts["layers"].files == ()
+
+
 def test_bad_thresholds_file(reference, tmp_path):
     thresholds = tmp_path / "thresholds.toml"
     thresholds.write_text("[measurement\n")
