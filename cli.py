@@ -193,7 +193,7 @@ def gradescope(output: Path, parts: tuple, cifar10_dir: Path | None, with_cifar_
 
     if with_cifar_data and not no_self_test:
         raise CommandError("--with-cifar-data: the self-test cannot download CIFAR-10 as setup.sh "
-                                "will; bundle it with --cifar-data DIR instead, or add --no-self-test")
+                           "will; bundle it with --cifar-data DIR instead, or add --no-self-test")
     options = GradescopeOptions(parts=parts, cuda_torch=with_cuda_torch, cifar10_dir=cifar10_dir,
                                 download_cifar10=with_cifar_data, torch_version=torch_version)
     try:
