@@ -40,12 +40,13 @@ class Proof:
 
 
 def require_full_marks(package: str, tests: dict, total: float, seconds: float,
-                       reported_score: float | None = None) -> Proof:
+                       reported_score: float | None = None, notes: tuple = ()) -> Proof:
     """``tests``: name -> (score, max_score) as the platform graded the reference.
 
     Returns the proof, or raises ``SelfTestFailed`` unless every test is at its maximum, the maxima
     add up to ``total`` (no test missing or re-weighted) and ``reported_score`` (the platform's own
-    overall score, where it gives one) equals ``total``.
+    overall score, where it gives one) equals ``total``. ``notes``: what the grade itself noted
+    about this machine, shown with a failure.
     """
     score = sum(s for s, _ in tests.values())
     offered = sum(m for _, m in tests.values())
@@ -62,7 +63,7 @@ def require_full_marks(package: str, tests: dict, total: float, seconds: float,
         problems.append(f"the reported score is {reported_score:g}")
     if problems:
         raise SelfTestFailed(f"self-test of {package} failed: the reference got {score:g}/{total:g}; "
-                             + "; ".join(problems))
+                             + "; ".join(problems) + "".join(f"\n{note}" for note in notes))
     return Proof(package, total, seconds)
 
 

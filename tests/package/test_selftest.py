@@ -1,4 +1,6 @@
 """The self-test's verdict: full marks only when every test, their sum and the reported score agree."""
+import re
+
 import pytest
 
 from autograder.package.selftest import SelfTestFailed, require_full_marks
@@ -20,3 +22,9 @@ def test_every_test_at_its_maximum_and_adding_up_to_the_total_passes():
 def test_anything_short_of_that_is_refused(tests, total, reported, complaint):
     with pytest.raises(SelfTestFailed, match=complaint):
         require_full_marks("the zip", tests, total, 1.0, reported_score=reported)
+
+
+def test_the_grades_own_notes_come_with_a_failure():
+    note = "The cifar10 part ran out of time (its share, 300 s, of the grade's time budget of 540 s)."
+    with pytest.raises(SelfTestFailed, match=r"below full marks: b \(0/3\)\n" + re.escape(note) + "$"):
+        require_full_marks("the zip", {"a": (2.0, 2.0), "b": (0.0, 3.0)}, 5.0, 1.0, notes=(note,))
