@@ -104,14 +104,14 @@ def _check_part(index: int, name: str, part: dict, root: Path, sandboxes, option
     absent = [f for f in part["files"] if not (root / f).is_file()]
     message = f"missing from your files: {', '.join(absent)}" if absent else ""
     sandbox = None
+    forbid, reason = tuple(part.get("forbid_imports", ())), f"the {name} part must be written with numpy only"
     if any(f.endswith(".py") for f in absent):  # every call then fails with the message
         session = Session(None, part["timeout"], unavailable=message)
     else:
         sandbox = sandboxes.open(root, sandboxes.limits(part["call_timeout"], part["memory_mb"],
-                                                        part.get("threads")))
+                                                        part.get("threads")), forbid, reason)
         session = Session(sandbox, part["timeout"])
-    plugin = GradingPlugin(session, options, tuple(part.get("forbid_imports", ())),
-                           f"the {name} part must be written with numpy only")
+    plugin = GradingPlugin(session, options, forbid, reason)
     try:
         run_suite(SUITES_DIR / name / VISIBLE_TESTS, SUITES_DIR / "pytest.ini", plugin)
     except SuiteError as exc:

@@ -7,7 +7,6 @@ the student started) is killed before the next part starts and before any result
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -213,13 +212,13 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
     missing = unreadable or _missing_files_message(part, root)
     code_missing = root is None or any(not (root / f).is_file() for f in part.files if f.endswith(".py"))
     limits = sandboxes.limits(options.call_timeout or part.call_timeout, part.memory_mb, part.threads)
-    sandbox = None if code_missing else sandboxes.open(root, limits, _package_paths(part.forbid_imports))
+    reason = f"the {part.name} part must be written with numpy only"
+    sandbox = None if code_missing else sandboxes.open(root, limits, part.forbid_imports, reason)
     session = Session(sandbox, budget.seconds, unavailable=missing if code_missing else None,
                       budget_name=budget.name)
     thresholds = load_thresholds(Path(options.thresholds) if options.thresholds else None)
     reference = _reference_session(part, limits, sandboxes, budget)
-    plugin = GradingPlugin(session, options, part.forbid_imports,
-                           f"the {part.name} part must be written with numpy only", config=config,
+    plugin = GradingPlugin(session, options, part.forbid_imports, reason, config=config,
                            reference=reference, timing_policy=thresholds.policy)
     try:
         _run_pytest(SUITES_DIR / part.name, plugin)
@@ -249,19 +248,6 @@ def _reference_session(part: PartConfig, limits: Limits, sandboxes: SandboxFacto
     for path in files:
         shutil.copyfile(path, folder / path.name)
     return Session(sandboxes.open(folder, limits), budget.seconds, budget_name=budget.name)
-
-
-def _package_paths(names: tuple) -> tuple:
-    """Where the installed packages ``names`` live (found without importing them)."""
-    paths = []
-    for name in names:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            continue
-        if spec is not None:
-            paths += list(spec.submodule_search_locations or [spec.origin])
-    return tuple(p for p in paths if p)
 
 
 def _missing_files_message(part: PartConfig, root: Path | None) -> str | None:

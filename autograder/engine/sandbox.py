@@ -17,6 +17,8 @@ import ctypes
 import dataclasses
 import fcntl
 import functools
+import glob
+import importlib.util
 import json
 import os
 import select
@@ -42,11 +44,17 @@ PR_SET_CHILD_SUBREAPER = 36
 # gives large buffers back when freed, for ~15% more time in torch code (the same on both sides
 # of a timing comparison).
 MALLOC_MMAP_THRESHOLD_BYTES = 128 * 1024
-# Where graders and submissions typically live; hidden from the child in the namespace modes.
 # Tasks in a sandbox's cgroup besides student code: the entering shell, setpriv, unshare and
 # the namespace's PID 1; the cgroup's process limit leaves room for them.
 WRAPPER_TASKS = 4
-DEFAULT_HIDDEN = ("/tmp", "/var/tmp", "/dev/shm", "/root", "/home", "/autograder", "/run", "/srv", "/mnt")
+# All a namespaced child sees of the host besides the Python installation (an allow-list):
+# system folders the interpreter and its libraries load from, read-only, and a few devices.
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+                "/etc/ld.so.cache", "/etc/localtime", "/sys/devices/system/cpu")
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+# Room on the child's own root (a tmpfs) beyond its copy of the submission: /tmp, /dev/shm and
+# what student code writes, all charged to the sandbox's memory cgroup.
+ROOT_SPARE_MB = 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,9 +144,10 @@ class SandboxFactory:
         return Limits(**{**shared, "call_timeout": call_timeout, "memory_mb": memory_mb,
                          "threads": threads or shared.get("threads", Limits.threads)})
 
-    def open(self, root: Path, limits: Limits, denied: tuple = ()) -> Sandbox:
-        """A sandbox over ``root`` (its child starts at the first request)."""
-        return Sandbox(root, limits, self.isolation, self.hidden, denied)
+    def open(self, root: Path, limits: Limits, forbid: tuple = (), forbid_reason: str = "") -> Sandbox:
+        """A sandbox over ``root`` (its child starts at the first request) in which the
+        packages ``forbid`` cannot be used."""
+        return Sandbox(root, limits, self.isolation, self.hidden, forbid, forbid_reason)
 
 
 class ChildFailed(Exception):
@@ -189,21 +198,26 @@ class Sandbox:
     """
 
     def __init__(self, submission_dir: Path, limits: Limits, isolation: Isolation,
-                 hidden_paths: tuple = (), denied_paths: tuple = ()) -> None:
-        """``hidden_paths``: folders the child must not see (the grader's files, other
-        submissions). ``denied_paths``: hidden even inside the Python installation (packages the
-        student may not use); in the ``process`` mode only the child's import hook refuses them."""
+                 hidden_paths: tuple = (), forbid: tuple = (), forbid_reason: str = "") -> None:
+        """``hidden_paths``: folders the child must not see even inside the Python installation
+        (the grader's package when it is installed there). ``forbid``: packages the student may
+        not use (``forbid_reason`` says why), refused from the child's first instruction: the
+        import hook refuses them, the namespace modes hide their folders, and the grader kills a
+        child that has their libraries loaded anyway (see ``_refuse_forbidden_libraries``)."""
         self.submission_dir = Path(submission_dir)
         self.limits = limits
         self.isolation = isolation
         self.hidden_paths = tuple(str(Path(p).resolve()) for p in hidden_paths)
-        self.denied_paths = tuple(str(Path(p).resolve()) for p in denied_paths)
+        self.forbid, self.forbid_reason = tuple(forbid), forbid_reason
+        self.denied_paths = tuple(str(Path(p).resolve()) for p in package_paths(self.forbid))
         self.incarnation = 0
         self._uid_lease = _UidLease() if isolation.switch_user else None
         self.uid = self._uid_lease.uid if self._uid_lease else None
         self._scratch = Path(tempfile.mkdtemp(prefix="grade-sandbox-"))
         os.chmod(self._scratch, 0o711)
         self._runtime = self._scratch / "runtime"
+        self._root = self._scratch / "root"  # where a namespaced child mounts its own root
+        self._root.mkdir()
         shutil.copytree(Path(__file__).parent / "childside", self._runtime / RUNTIME_PACKAGE,
                         ignore=shutil.ignore_patterns("__pycache__"), copy_function=shutil.copyfile)
         for path in [self._runtime, *self._runtime.rglob("*")]:
@@ -239,7 +253,7 @@ class Sandbox:
         self.incarnation += 1
         workdir = self._scratch / f"work{self.incarnation}"
         shutil.copytree(self.submission_dir, workdir, symlinks=True)  # never follow links
-        if self.uid is not None:
+        if self.uid is not None and not self.isolation.namespaces:  # there the child copies it
             for path in [workdir, *workdir.rglob("*")]:
                 os.lchown(path, self.uid, self.uid)
         os.chmod(workdir, 0o700)
@@ -253,10 +267,8 @@ class Sandbox:
             "runtime": str(self._runtime),
             "fds": [to_child_r, from_child_w],
             "limits": {**dataclasses.asdict(self.limits), "nproc": self._nproc_limit()},
-            "hide": sorted(set(DEFAULT_HIDDEN) | set(self.hidden_paths)),
-            "expose_ro": _python_paths(),
-            "expose_rw": [str(self._scratch)],
-            "deny": list(self.denied_paths),
+            "forbid": list(self.forbid), "forbid_reason": self.forbid_reason,
+            **(self._root_config(workdir) if self.isolation.namespaces else {}),
         }
         boot = (f"import sys; sys.path.insert(0, {str(self._runtime)!r}); "
                 f"from {RUNTIME_PACKAGE}.server import main; main(sys.argv[1])")
@@ -265,7 +277,7 @@ class Sandbox:
             prefix = ["unshare"]
             if self.isolation.mode == "namespaces":
                 prefix += ["--user", "--map-root-user"]
-            cmd = prefix + ["--net", "--mount", "--pid", "--fork", "--mount-proc", "--kill-child", "--"] + cmd
+            cmd = prefix + ["--net", "--mount", "--pid", "--ipc", "--uts", "--fork", "--kill-child", "--"] + cmd
         if shutil.which("setpriv"):  # the child dies with the grader, even a SIGKILLed grader
             cmd = ["setpriv", "--pdeathsig", "KILL", "--"] + cmd
         if self.cgroup is not None:
@@ -336,7 +348,10 @@ class Sandbox:
         deadline = time.monotonic() + timeout
         try:
             self._send(protocol.pack(header, buffers), deadline)
-            return self._receive(deadline, reply_limit or self.limits.max_message_mb * 2**20)
+            reply = self._receive(deadline, reply_limit or self.limits.max_message_mb * 2**20)
+            if self.denied_paths and not header.get("discard"):  # not in timed runs: see there
+                self._refuse_forbidden_libraries()
+            return reply
         except (ChildFailed, protocol.ProtocolError):
             self.kill()
             raise
@@ -401,6 +416,41 @@ class Sandbox:
 
     # -- helpers --
 
+    def _refuse_forbidden_libraries(self) -> None:
+        """Fail the request when a process of the child has a file of a forbidden package
+        mapped (e.g. torch's libraries, loaded by path or after removing the import hook).
+
+        Read by the grader from the kernel's ``/proc/PID/maps``, which nothing in the child can
+        patch. Timed runs (``discard``) are not checked, so that the check costs neither side
+        of a timing comparison; the untimed call that follows them is, and a library once
+        loaded stays mapped.
+        """
+        pids = self.cgroup.pids() if self.cgroup is not None else [self._proc.pid]
+        for pid in pids:
+            try:
+                with open(f"/proc/{pid}/maps") as maps:
+                    mapped = {line.split(maxsplit=5)[-1].strip() for line in maps if "/" in line}
+            except OSError:  # gone, or no /proc (macOS): the import hook alone refuses
+                continue
+            for path in sorted(mapped):
+                if any(path.startswith(denied + os.sep) for denied in self.denied_paths):
+                    raise ChildFailed(f"the student process loaded {path.rsplit(os.sep, 1)[-1]} "
+                                      f"of a package this part refuses ({self.forbid_reason})")
+
+    def _root_config(self, workdir: Path) -> dict:
+        """What the child puts on its own root (see ``childside.server._build_root``)."""
+        python = _python_paths()
+        size = sum(p.lstat().st_size for p in workdir.rglob("*")) // 2**20
+        user = f"sandbox:x:{self.uid}:{self.uid}::{workdir}:/bin/sh\n" if self.uid is not None else ""
+        return {
+            "root": str(self._root),
+            "root_mb": size + self.limits.file_size_mb + ROOT_SPARE_MB,
+            "expose_ro": sorted(set(python) | set(SYSTEM_PATHS) | {str(self._runtime)}),
+            "devices": list(DEVICES) + sorted(glob.glob("/dev/nvidia*")),  # a GPU, when there is one
+            "hide": sorted(set(self.hidden_paths) | set(self.denied_paths) | set(_editable_finders(python))),
+            "etc": {"passwd": "root:x:0:0::/:/bin/sh\n" + user, "group": "root:x:0:\n"},
+        }
+
     def _killed_for_memory(self) -> bool:
         return (self.cgroup is not None
                 and self.cgroup.memory_events().oom_kills > self._memory_events_at_start.oom_kills)
@@ -433,6 +483,25 @@ def python_readable_by_others() -> bool:
             if not folder.stat().st_mode & 0o001:
                 return False
     return True
+
+
+def package_paths(names: tuple) -> tuple:
+    """Where the installed packages ``names`` live (found without importing them)."""
+    paths = []
+    for name in names:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is not None:
+            paths += list(spec.submodule_search_locations or [spec.origin])
+    return tuple(p for p in paths if p)
+
+
+def _editable_finders(python_paths: list) -> list:
+    """The files of editable installs (``pip install -e``) in the exposed site-packages: they
+    map packages such as ``reference`` to a checkout, which the child must not even look for."""
+    return [str(p) for folder in python_paths for p in Path(folder).glob("__editable__*")]
 
 
 def _python_paths() -> list:

@@ -1,13 +1,16 @@
 """The sandboxed child: sets up its own isolation, then serves call requests from the grader.
 
-Started by ``autograder.engine.sandbox`` as ``python -I -c BOOT CONFIG_JSON``, possibly inside
-``unshare`` (new network, mount and PID namespaces). Steps, in order:
+Started by ``autograder.engine.sandbox`` as ``python -I -c BOOT CONFIG_JSON``, in the sandbox's
+cgroup, possibly inside ``unshare`` (new network, mount, PID, IPC and UTS namespaces). Steps, in
+order:
 
-1. (namespaces) hide the grader's files behind empty tmpfs mounts, re-expose the Python
-   installation and the scratch folder, then fork: this process stays as the namespace's PID 1
-   and reaps, the fork goes on. When the fork exits, the kernel kills everything left in the
-   namespace, including processes that called ``setsid``.
-2. resource limits, then (when started as root) a switch to an unprivileged uid.
+0. the import hook that refuses the part's forbidden packages, before anything else.
+1. (namespaces) a root of its own that holds only what the config allows (``_build_root``),
+   then fork: this process stays as the namespace's PID 1 and reaps, the fork goes on. When
+   the fork exits, the kernel kills everything left in the namespace, including processes that
+   called ``setsid``.
+2. resource limits, then (when started as root) a switch to an unprivileged uid, else (a user
+   namespace) every capability dropped.
 3. serve requests on the protocol pipes until the grader closes them.
 
 Student code runs only in step 3. Nothing here is secret: the student may read or patch this
@@ -22,7 +25,9 @@ import importlib.abc
 import json
 import mmap
 import os
+import platform
 import resource
+import shutil
 import sys
 import traceback
 import types
@@ -31,20 +36,30 @@ import numpy as np
 
 from . import protocol
 
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
-    1, 2, 4, 32, 4096, 16384, 1 << 18)
-PR_SET_NO_NEW_PRIVS = 38
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_NODIRATIME = 1, 2, 4, 8, 32, 1024, 2048
+MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 4096, 16384, 1 << 18, 1 << 21
+MNT_DETACH = 2
+# statvfs flag -> mount flag, for the flags a remount in a user namespace must keep
+KEPT_MOUNT_FLAGS = {os.ST_NOEXEC: MS_NOEXEC, os.ST_NOATIME: MS_NOATIME,
+                    os.ST_NODIRATIME: MS_NODIRATIME, os.ST_RELATIME: MS_RELATIME}
+SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217}
+PR_SET_NO_NEW_PRIVS, PR_CAPBSET_DROP = 38, 24
+LINUX_CAPABILITY_VERSION_3, CAP_LAST_POSSIBLE = 0x20080522, 63
 MAX_MESSAGE_CHARS = 4000
 
 
 def main(config_json: str) -> None:
     config = json.loads(config_json)
+    if config["forbid"]:  # before anything of the student's can be imported, whatever comes first
+        _refuse_imports(config["forbid"], config["forbid_reason"])
     if config["namespaces"]:
-        _isolate_filesystem(config["hide"], config["expose_ro"], config["expose_rw"], config["deny"])
+        _build_root(config)
         _become_reaper_of_forked_worker()
     _apply_limits(config["limits"])
     if config["uid"] is not None:
         _drop_privileges(config["uid"])
+    elif config["namespaces"]:
+        _drop_capabilities()
     os.chdir(config["workdir"])
     sys.path[:] = [config["workdir"]] + [p for p in sys.path if p and not p.startswith(config["runtime"])]
     Server(config).serve()
@@ -61,34 +76,97 @@ def _mount(source, target, fstype, flags, data=None) -> None:
         raise OSError(err, f"mount {target}: {os.strerror(err)}")
 
 
-def _isolate_filesystem(hide: list, expose_ro: list, expose_rw: list, deny: list) -> None:
-    """Hide ``hide``, bring back ``expose_*`` inside them, then hide ``deny`` (e.g. the torch
-    package in a numpy-only part) even where it lies inside an exposed folder."""
+def _build_root(config: dict) -> None:
+    """Give this mount namespace a root of its own: a size-capped tmpfs holding only what
+    ``config`` allows, then ``pivot_root`` into it and detach the old root, so that nothing
+    else on the host exists for the child (there is no path to it, not even for a process
+    with every capability in its user namespace).
+
+    On the tmpfs: the Python installation and system libraries bound read-only
+    (``expose_ro``), a few devices, a fresh ``/proc`` for the PID namespace, a minimal ``/etc``,
+    writable ``/tmp`` and ``/dev/shm``, and a copy of the submission at its usual path (the
+    child's writable working folder; pages here count against the sandbox's memory cgroup).
+    ``hide`` paths (the grader's package, editable-install finders, packages the part
+    refuses, e.g. torch) are covered by empty mounts even inside the exposed folders.
+    """
+    new = config["root"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    # Keep a handle on each exposed path before hiding its parents, then bind it back in place.
-    exposed = {path: os.open(path, os.O_PATH) for path in expose_ro + expose_rw if os.path.exists(path)}
-    for path in hide:
-        if os.path.isdir(path) and not os.path.islink(path):
-            mode = "1777" if path in ("/tmp", "/var/tmp", "/dev/shm") else "755"
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode},size=64m")
-        elif os.path.isfile(path):
-            _mount("/dev/null", path, None, MS_BIND)
-    for path in sorted(exposed, key=len):
-        if not os.path.exists(path):
-            if os.path.isdir(f"/proc/self/fd/{exposed[path]}"):
-                os.makedirs(path, mode=0o755, exist_ok=True)
-            else:
-                os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-                open(path, "a").close()
-        _mount(f"/proc/self/fd/{exposed[path]}", path, None, MS_BIND | MS_REC)
-        if path in expose_ro:
-            _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
-        os.close(exposed[path])
-    for path in deny:
-        if os.path.isdir(path):
-            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "mode=555,size=4k")
-        elif os.path.isfile(path):
-            _mount("/dev/null", path, None, MS_BIND)
+    _mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=755,size={config['root_mb']}m")
+    for path in sorted(config["expose_ro"], key=len):
+        _expose(path, new + path, read_only=True)
+    for path in config["devices"]:
+        _expose(path, new + path, read_only=False)
+    for path in config["hide"]:
+        _cover(new + path)
+    for folder, mode in (("/tmp", 0o1777), ("/dev/shm", 0o1777), ("/proc", 0o555), ("/etc", 0o755)):
+        os.makedirs(new + folder, exist_ok=True)
+        os.chmod(new + folder, mode)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{new}/dev/{name}")
+    for name, text in config["etc"].items():
+        with open(f"{new}/etc/{name}", "w") as f:
+            f.write(text)
+    _mount("proc", new + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    _copy_workdir(config["workdir"], new + config["workdir"], config["uid"])
+    os.chdir(new)
+    _pivot_root(".", ".")
+    _umount("/", MNT_DETACH)  # the old root, stacked under the new one
+    os.chdir("/")
+
+
+def _expose(source: str, target: str, read_only: bool) -> None:
+    """Bind ``source`` at ``target`` (a symlink is recreated as one); skipped where ``source``
+    is missing or already visible through an exposed parent."""
+    if os.path.lexists(target) or not os.path.lexists(source):
+        return
+    try:
+        if os.path.islink(source):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.symlink(os.readlink(source), target)
+            return
+        if os.path.isdir(source):
+            os.makedirs(target)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "w").close()
+    except OSError:  # under a read-only parent that is already exposed
+        return
+    _mount(source, target, None, MS_BIND)
+    if read_only:  # keep the flags the source mount has (a user namespace may not drop them)
+        flags = os.statvfs(source).f_flag
+        kept = sum(ms for st, ms in KEPT_MOUNT_FLAGS.items() if flags & st)
+        _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | kept)
+
+
+def _cover(target: str) -> None:
+    if os.path.isdir(target) and not os.path.islink(target):
+        _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV | MS_RDONLY, "mode=555,size=4k")
+    elif os.path.isfile(target):
+        _mount("/dev/null", target, None, MS_BIND)
+        _mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID)
+
+
+def _copy_workdir(source: str, target: str, uid: int | None) -> None:
+    shutil.copytree(source, target, symlinks=True)
+    os.chmod(target, 0o700)
+    if uid is not None:
+        for folder, dirs, files in os.walk(target):
+            for name in [folder] + [os.path.join(folder, n) for n in dirs + files]:
+                os.lchown(name, uid, uid)
+
+
+def _pivot_root(new_root: str, put_old: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(SYS_PIVOT_ROOT[platform.machine()], new_root.encode(), put_old.encode()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"pivot_root: {os.strerror(err)}")
+
+
+def _umount(target: str, flags: int) -> None:
+    if ctypes.CDLL(None, use_errno=True).umount2(target.encode(), flags) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"umount {target}: {os.strerror(err)}")
 
 
 def _become_reaper_of_forked_worker() -> None:
@@ -132,6 +210,19 @@ def _apply_limits(limits: dict) -> None:
         pass
 
 
+def _drop_capabilities() -> None:
+    """Without a uid of its own, the child is root in its user namespace, with every capability
+    over the mounts it made: it could unmount what covers a refused package. It keeps none."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in range(CAP_LAST_POSSIBLE + 1):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # EINVAL past this kernel's last: ignored
+    header = (ctypes.c_uint32 * 2)(LINUX_CAPABILITY_VERSION_3, 0)
+    if libc.capset(header, (ctypes.c_uint32 * 6)()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"capset: {os.strerror(err)}")
+    libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+
+
 def _drop_privileges(uid: int) -> None:
     os.setgroups([])
     os.setresgid(uid, uid, uid)
@@ -151,6 +242,15 @@ class _ForbiddenImports(importlib.abc.MetaPathFinder):
         if fullname.split(".")[0] in self.names:
             raise ImportError(f"importing {fullname!r} is not allowed here: {self.reason}")
         return None
+
+
+def _refuse_imports(names: list, reason: str) -> None:
+    """Refuse ``names`` from now on (added to the refusals already in place)."""
+    guard = next((f for f in sys.meta_path if isinstance(f, _ForbiddenImports)), None)
+    if guard is None:
+        sys.meta_path.insert(0, _ForbiddenImports(names, reason))
+    else:
+        guard.names.update(names)
 
 
 class StudentFailure(Exception):
@@ -218,8 +318,8 @@ class Server:
     # -- ops --
 
     def import_module(self, name: str, forbid: list, reason: str) -> dict:
-        if forbid and not any(isinstance(f, _ForbiddenImports) for f in sys.meta_path):
-            sys.meta_path.insert(0, _ForbiddenImports(forbid, reason))
+        if forbid:
+            _refuse_imports(forbid, reason)
         if name not in sys.modules and not os.path.exists(os.path.join(self.workdir, name + ".py")):
             raise StudentFailure("missing_module", f"{name}.py is not in the submission")
         try:
