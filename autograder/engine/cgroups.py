@@ -99,13 +99,17 @@ def detect(mounts_file: Path = Path("/proc/self/mounts"),
         mounts, own = _mounts(mounts_file), _own_paths(proc_cgroup)
     except (OSError, ValueError) as exc:
         return Support(None, {}, f"cgroups unreadable: {exc}")
-    v1 = {}
+    v1, refused = {}, []
     for point, fstype, options in mounts:
         for name in GUARANTEES:
             if fstype == "cgroup" and name in options and name in own:
                 folder = point / own[name]
                 if folder.is_dir() and _can_make_children(folder):
                     v1[name] = folder
+                else:
+                    refused.append(name)
+    if refused and not v1:
+        return Support(None, {}, f"cgroup v1 {', '.join(refused)} not writable (not root?)")
     if v1:
         _remove_stale(v1.values())
         return Support(1, v1, "" if len(v1) == len(GUARANTEES) else "some v1 controllers are not writable")

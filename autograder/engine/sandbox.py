@@ -3,13 +3,17 @@
 The grader (this process) holds the tests, the reference and the score; the child holds only a
 scratch copy of the submission. Isolation is the strongest the host allows, detected once:
 
-* ``namespaces+user``: new network, mount and PID namespaces (``unshare``), the grader's files
-  hidden behind empty mounts, and an unprivileged uid of its own (needs root, as on Gradescope).
-* ``namespaces``: the same namespaces inside a user namespace (no root needed), same uid.
+* ``namespaces+user``: new network, mount, PID, IPC and UTS namespaces (``unshare``), a root
+  file system of its own that holds only what is allowed (Python, system libraries, a few
+  devices, a copy of the submission on a size-capped tmpfs; see ``childside.server``), and an
+  unprivileged uid of its own (needs root, as on Gradescope).
+* ``namespaces``: the same inside a user namespace (no root needed), same uid, no capabilities.
 * ``process``: a plain child process in its own session (a uid of its own when root).
 
 Every mode sets resource limits, passes a clean environment, and kills the child's whole process
-tree (``setsid`` escapees included) when the sandbox is closed.
+tree (``setsid`` escapees included) when the sandbox is closed. Where the host allows, each
+sandbox also has a cgroup (``cgroups``): memory including shared memory and tmpfs, a process
+limit, CPU time, freezing. ``Isolation.describe`` names what a host could not give.
 """
 from __future__ import annotations
 
@@ -52,6 +56,8 @@ WRAPPER_TASKS = 4
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
                 "/etc/ld.so.cache", "/etc/localtime", "/sys/devices/system/cpu")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+# With an NVIDIA GPU: its device nodes, and the hardware description its driver library reads.
+GPU_DEVICES, GPU_PATHS = "/dev/nvidia*", ("/sys/bus/pci", "/sys/devices")
 # Room on the child's own root (a tmpfs) beyond its copy of the submission: /tmp, /dev/shm and
 # what student code writes, all charged to the sandbox's memory cgroup.
 ROOT_SPARE_MB = 16
@@ -88,10 +94,12 @@ class Isolation:
 
     def describe(self) -> str:
         parts = {
-            "namespaces+user": "separate process in new network, mount and PID namespaces, "
-                               "grader files hidden, running as an unprivileged user",
-            "namespaces": "separate process in new user, network, mount and PID namespaces, "
-                          "grader files hidden (same user: not running as root)",
+            "namespaces+user": "separate process in new network, mount, PID, IPC and UTS "
+                               "namespaces, seeing only Python and its submission, running as "
+                               "an unprivileged user",
+            "namespaces": "separate process in new user, network, mount, PID, IPC and UTS "
+                          "namespaces, seeing only Python and its submission (same user: not "
+                          "running as root)",
             "process": "separate process with resource limits only (namespaces unavailable: "
                        "student code could read files this user can read)",
         }[self.mode]
@@ -440,13 +448,15 @@ class Sandbox:
     def _root_config(self, workdir: Path) -> dict:
         """What the child puts on its own root (see ``childside.server._build_root``)."""
         python = _python_paths()
+        gpu = sorted(glob.glob(GPU_DEVICES))
         size = sum(p.lstat().st_size for p in workdir.rglob("*")) // 2**20
         user = f"sandbox:x:{self.uid}:{self.uid}::{workdir}:/bin/sh\n" if self.uid is not None else ""
         return {
             "root": str(self._root),
             "root_mb": size + self.limits.file_size_mb + ROOT_SPARE_MB,
-            "expose_ro": sorted(set(python) | set(SYSTEM_PATHS) | {str(self._runtime)}),
-            "devices": list(DEVICES) + sorted(glob.glob("/dev/nvidia*")),  # a GPU, when there is one
+            "expose_ro": sorted(set(python) | set(SYSTEM_PATHS) | {str(self._runtime)}
+                                | (set(GPU_PATHS) if gpu else set())),
+            "devices": list(DEVICES) + gpu,
             "hide": sorted(set(self.hidden_paths) | set(self.denied_paths) | set(_editable_finders(python))),
             "etc": {"passwd": "root:x:0:0::/:/bin/sh\n" + user, "group": "root:x:0:\n"},
         }
