@@ -226,6 +226,8 @@ class Sandbox:
         self._runtime = self._scratch / "runtime"
         self._root = self._scratch / "root"  # where a namespaced child mounts its own root
         self._root.mkdir()
+        self._shared = self._scratch / "shared"  # the only host folder a namespaced child sees
+        self._shared.mkdir(mode=0o711)
         shutil.copytree(Path(__file__).parent / "childside", self._runtime / RUNTIME_PACKAGE,
                         ignore=shutil.ignore_patterns("__pycache__"), copy_function=shutil.copyfile)
         for path in [self._runtime, *self._runtime.rglob("*")]:
@@ -254,7 +256,7 @@ class Sandbox:
     @property
     def scratch(self) -> Path:
         """A folder the child sees at the same path and may write (``engine.arena``)."""
-        return self._scratch
+        return self._shared
 
     def start(self) -> None:
         self.kill()
@@ -457,6 +459,7 @@ class Sandbox:
             "expose_ro": sorted(set(python) | set(SYSTEM_PATHS) | {str(self._runtime)}
                                 | (set(GPU_PATHS) if gpu else set())),
             "devices": list(DEVICES) + gpu,
+            "expose_rw": [str(self._shared)],
             "hide": sorted(set(self.hidden_paths) | set(self.denied_paths) | set(_editable_finders(python))),
             "etc": {"passwd": "root:x:0:0::/:/bin/sh\n" + user, "group": "root:x:0:\n"},
         }

@@ -83,7 +83,7 @@ def _build_root(config: dict) -> None:
     with every capability in its user namespace).
 
     On the tmpfs: the Python installation and system libraries bound read-only
-    (``expose_ro``), a few devices, a fresh ``/proc`` for the PID namespace, a minimal ``/etc``,
+    (``expose_ro``), a few devices, the folder of files the grader shares (``expose_rw``), a fresh ``/proc`` for the PID namespace, a minimal ``/etc``,
     writable ``/tmp`` and ``/dev/shm``, and a copy of the submission at its usual path (the
     child's writable working folder; pages here count against the sandbox's memory cgroup).
     ``hide`` paths (the grader's package, editable-install finders, packages the part
@@ -94,7 +94,7 @@ def _build_root(config: dict) -> None:
     _mount("tmpfs", new, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=755,size={config['root_mb']}m")
     for path in sorted(config["expose_ro"], key=len):
         _expose(path, new + path, read_only=True)
-    for path in config["devices"]:
+    for path in config["devices"] + config["expose_rw"]:
         _expose(path, new + path, read_only=False)
     for path in config["hide"]:
         _cover(new + path)
