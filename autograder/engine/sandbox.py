@@ -518,7 +518,7 @@ def _editable_finders(python_paths: list) -> list:
 
 
 def _python_paths() -> list:
-    """The interpreter and its packages: re-exposed read-only inside the hidden folders."""
+    """The interpreter and its packages, exposed read-only to a namespaced child."""
     import site
 
     paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable))}

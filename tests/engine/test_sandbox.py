@@ -1,6 +1,7 @@
 """Student code in the child: results come back as plain data, failures as clear errors."""
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -309,3 +310,38 @@ def test_live_sandboxes_never_share_a_uid(tmp_path):
     finally:
         for box in boxes:
             box.close()
+
+
+def test_only_the_allow_list_exists_for_the_child(make_module, isolation, tmp_path):
+    """A second copy of the project, the host's /etc and data folders are not there at all."""
+    import shutil
+
+    if not isolation.namespaces:
+        pytest.skip("only the namespace modes give the child a root of its own")
+    second_copy = tmp_path / "second-copy"
+    shutil.copytree(PROJECT_ROOT / "reference", second_copy / "reference",
+                    ignore=shutil.ignore_patterns("*.pt", "__pycache__"))
+    mod = make_module(f"""
+        import os, sys
+        def probe():
+            seen = {{}}
+            for path in [{str(second_copy)!r}, "/work", "/opt", "/home", "/var", "/etc/shadow"]:
+                seen[path] = os.path.exists(path)
+            sys.path.insert(0, {str(second_copy)!r})
+            try:
+                import reference
+                seen["import reference"] = True
+            except ImportError:
+                seen["import reference"] = False
+            seen["passwd names root's home"] = "/root" in open("/etc/passwd").read()
+            seen["root"] = sorted(os.listdir("/"))
+            return seen
+    """)
+    from autograder.engine.sandbox import _python_paths
+
+    seen = mod.probe()
+    # Folders above the Python installation are there, holding only the way to it.
+    on_the_way = {str(parent) for path in _python_paths() for parent in Path(path).parents}
+    assert [k for k, v in seen.items() if v is True and k not in on_the_way] == [], seen
+    assert set(seen["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc",
+                                 "sbin", "sys", "tmp", "usr"} | {p.split("/")[1] for p in on_the_way if p != "/"}
