@@ -83,9 +83,10 @@ def _build_root(config: dict) -> None:
     with every capability in its user namespace).
 
     On the tmpfs: the Python installation and system libraries bound read-only
-    (``expose_ro``), a few devices, the folder of files the grader shares (``expose_rw``), a fresh ``/proc`` for the PID namespace, a minimal ``/etc``,
-    writable ``/tmp`` and ``/dev/shm``, and a copy of the submission at its usual path (the
-    child's writable working folder; pages here count against the sandbox's memory cgroup).
+    (``expose_ro``), a few devices, the folder of files the grader shares (``expose_rw``), a
+    fresh ``/proc`` for the PID namespace, a minimal ``/etc``, writable ``/tmp`` and
+    ``/dev/shm``, and a copy of the submission at its usual path (the child's writable working
+    folder; pages here count against the sandbox's memory cgroup).
     ``hide`` paths (the grader's package, editable-install finders, packages the part
     refuses, e.g. torch) are covered by empty mounts even inside the exposed folders.
     """
