@@ -294,7 +294,8 @@ LEFTOVER_CASES = [c.name for c in CASES if c.namespaces and "reads_the_hosts" no
 
 def _snapshot(tags: list) -> dict:
     """What a submission could leave on the host: processes (tagged, or in a sandbox cgroup of
-    this process), SysV objects, files in the scratch folder and /dev/shm, cgroups, mounts."""
+    this process), SysV objects, files in the scratch folder and (tagged) in /dev/shm and /tmp,
+    cgroups, mounts."""
     mine = f"{cgroups.PREFIX}{os.getpid()}-"
     in_my_cgroups = []
     for entry in os.scandir("/proc"):
@@ -308,7 +309,9 @@ def _snapshot(tags: list) -> dict:
         "processes": sorted(in_my_cgroups + [p for tag in tags for p in processes_tagged(tag)]),
         "ipc": {kind: sorted(_ipc_keys(kind)) for kind in IPC_KINDS},
         "scratch": sorted(os.listdir(tempfile.gettempdir())),
-        "dev_shm": sorted(os.listdir("/dev/shm")),
+        "tmp": sorted(n for n in os.listdir("/tmp") if any(tag in n for tag in tags)),
+        # (others' processes use the host's /dev/shm meanwhile; the attacks name files by tag)
+        "dev_shm": sorted(n for n in os.listdir("/dev/shm") if any(tag in n for tag in tags)),
         "cgroups": sorted(str(p) for parent in set(support.parents.values()) for p in parent.glob(f"{mine}*")),
         "mounts": Path("/proc/self/mountinfo").read_text(),
     }
