@@ -345,3 +345,16 @@ def test_only_the_allow_list_exists_for_the_child(make_module, isolation, tmp_pa
     assert [k for k, v in seen.items() if v is True and k not in on_the_way] == [], seen
     assert set(seen["root"]) <= {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc",
                                  "sbin", "sys", "tmp", "usr"} | {p.split("/")[1] for p in on_the_way if p != "/"}
+
+
+def test_hiding_a_parent_of_the_sandbox_folders_keeps_them(tmp_path, isolation):
+    """``grade run /tmp/x`` hides /tmp, where the sandbox's own folders live: they stay."""
+    from autograder.engine.proxy import Session, StudentModule
+    from autograder.engine.sandbox import Limits, Sandbox
+
+    (tmp_path / "mod.py").write_text("def f():\n    return 42\n")
+    sandbox = Sandbox(tmp_path, Limits(call_timeout=30), isolation, ("/tmp", str(tmp_path), "/"))
+    try:
+        assert StudentModule(Session(sandbox, 60), "mod").f() == 42
+    finally:
+        sandbox.close()

@@ -87,8 +87,9 @@ def _build_root(config: dict) -> None:
     fresh ``/proc`` for the PID namespace, a minimal ``/etc``, writable ``/tmp`` and
     ``/dev/shm``, and a copy of the submission at its usual path (the child's writable working
     folder; pages here count against the sandbox's memory cgroup).
-    ``hide`` paths (the grader's package, editable-install finders, packages the part
-    refuses, e.g. torch) are covered by empty mounts even inside the exposed folders.
+    ``hide`` paths inside the exposed folders (the grader's package when installed there,
+    editable-install finders, packages the part refuses, e.g. torch) are covered by empty
+    mounts.
     """
     new = config["root"]
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
@@ -98,7 +99,10 @@ def _build_root(config: dict) -> None:
     for path in config["devices"] + config["expose_rw"]:
         _expose(path, new + path, read_only=False)
     for path in config["hide"]:
-        _cover(new + path)
+        # Only inside an exposed folder is there anything to cover: elsewhere the new root holds
+        # just the way to the child's own folders (a hidden /tmp may be their parent).
+        if any(path == shown or path.startswith(shown.rstrip("/") + "/") for shown in config["expose_ro"]):
+            _cover(new + path)
     for folder, mode in (("/tmp", 0o1777), ("/dev/shm", 0o1777), ("/proc", 0o555), ("/etc", 0o755)):
         os.makedirs(new + folder, exist_ok=True)
         os.chmod(new + folder, mode)
