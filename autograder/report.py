@@ -26,7 +26,7 @@ TEST_DETAIL_LINES = 6  # a test's own failing cases and its hint
 MAX_FOOTER_ITEMS = 5  # notes, and grader errors, each
 
 
-def print_report(result: GradeResult, console: Console | None = None, show_passed: bool = False) -> None:
+def print_report(result: GradeResult, console: Console | None = None) -> None:
     """What went wrong (each cause once), the per-test table, each test's own failures, totals."""
     console = console or Console()
     table = _table(result, console.width)
@@ -35,7 +35,7 @@ def print_report(result: GradeResult, console: Console | None = None, show_passe
     # many failures were left out (two lines when wrapped).
     budget = MAX_REPORT_LINES - _height(console, [table, *footer]) - 3
     causes, budget, causes_left = _within(console, _cause_blocks(result), budget)
-    details, budget, details_left = _within(console, _detail_blocks(result, show_passed), budget)
+    details, budget, details_left = _within(console, _detail_blocks(result), budget)
     if causes:
         _lines(console, [Text("What went wrong", style="bold")] + causes)
     console.print(table)
@@ -101,11 +101,11 @@ def _cause_blocks(result: GradeResult) -> list:
     return blocks
 
 
-def _detail_blocks(result: GradeResult, show_passed: bool) -> list:
+def _detail_blocks(result: GradeResult) -> list:
     """Each failed test whose failures are its own (not only the causes told above)."""
     blocks = []
     for test in result.tests:
-        if test.output and (show_passed or (test.status == "failed" and not test.explained)):
+        if test.output and test.status == "failed" and not test.explained:
             lines = test.output.split("\n")
             block = [Text(f"-- {test.number} {test.name}", style="dim")]
             block += [Text(line) for line in lines[:TEST_DETAIL_LINES]]
