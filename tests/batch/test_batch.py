@@ -17,6 +17,7 @@ from autograder.config import load_config
 from autograder.engine import results
 from autograder.engine.sandbox import detect_isolation
 from autograder.examples import REFERENCE_DIR, build_submission
+from autograder.run import expected_functions
 from cli import main
 from tests.notebooks.build import notebook_json, reference_cells
 
@@ -29,7 +30,10 @@ BUGGY = REFERENCE + '''
 def same_padding(kernel_size):  # bug: off by one, no error for even kernels
     return (kernel_size + 1) // 2
 '''
-HANGS = "while True:  # at import: every call of the grader times out\n    pass\n"
+# Every function loops forever: each times out once (a function that timed out is not called
+# again), six call limits in all, longer than the batch's limit for one submission below.
+HANGS = "".join(f"def {name}(*args, **kwargs):\n    while True:\n        pass\n\n\n"
+                for name in expected_functions(load_config().parts[PART])["shapes.py"])
 # Appended to the reference: attempts on the rest of the batch. Any that works makes every
 # function return garbage, so full marks mean that every attempt failed.
 PEEKS = '''

@@ -344,9 +344,9 @@ def record_requests(side: Side, log: list) -> None:
     """Append (header, bytes of buffers) of every request ``side`` sends to ``log``."""
     request = side.session.sandbox.request
 
-    def logged(header, buffers, timeout):
+    def logged(header, buffers, timeout, reply_limit=None):
         log.append((header, sum(len(b) for b in buffers)))
-        return request(header, buffers, timeout)
+        return request(header, buffers, timeout, reply_limit)
 
     side.session.sandbox.request = logged
 
