@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from autograder.audit.command import command as audit_command
 from autograder.check import command as check_command
 
 PARTS_HELP = "Grade only this part (repeatable): shapes, layers, fast_layers, cifar10."
@@ -379,6 +380,7 @@ def train_reference(data_dir: Path | None, out_dir: Path, epochs: int, device: s
 
 # The same command ships in the student handout (python -m autograder.check), so it lives there.
 main.add_command(check_command, name="check")
+main.add_command(audit_command, name="audit")
 
 if __name__ == "__main__":
     main()

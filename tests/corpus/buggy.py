@@ -6,22 +6,37 @@ keep full marks (a grader that fails them is wrong too).
 """
 from __future__ import annotations
 
+from autograder.audit.misconceptions import MISCONCEPTIONS
+
 from . import Append, Case, Fails, Replace
 
 S, L, FL = "shapes.py", "layers.py", "fast_layers.py"
+NAMING = "your output matches "  # how the feedback names a misconception
 
 
 def shapes(name, why, *edits, **fails):
     return Case(name, ("shapes",), why, edits, fails={f"shapes::{k}": v for k, v in fails.items()})
 
 
-def layers(name, why, *edits, **fails):
-    return Case(name, ("layers",), why, edits, fails={f"layers::{k}": v for k, v in fails.items()})
+def layers(name, why, *edits, named=None, **fails):
+    return Case(name, ("layers",), why, edits, fails={f"layers::{k}": v for k, v in fails.items()},
+                check=_names(named))
 
 
-def fast(name, why, *edits, **fails):
+def fast(name, why, *edits, named=None, **fails):
     return Case(name, ("fast_layers",), why, edits,
-                fails={f"fast_layers::{k}": v for k, v in fails.items()})
+                fails={f"fast_layers::{k}": v for k, v in fails.items()}, check=_names(named))
+
+
+def _names(misconception: str | None):
+    """A check that the feedback names this misconception (``autograder.audit.misconceptions``)."""
+    if misconception is None:
+        return None
+    words = NAMING + next(m.matches for m in MISCONCEPTIONS if m.name == misconception)
+
+    def check(outcome) -> None:
+        assert any(words in row.output for row in outcome.rows), f"no feedback says {words!r}"
+    return check
 
 
 BUGGY = [
@@ -83,27 +98,31 @@ BUGGY = [
            test_conv_backward_values=0,
            test_conv_backward_numeric=0,
            test_conv_float32=Fails(3, "backward"),
-           test_conv_backward_small=0),
+           test_conv_backward_small=0,
+           named="conv_db_left_at_zero"),
     layers("dx_keeps_padding",
            "conv_backward_naive returns the padded dx (padding not cut off)",
            Replace(L, "    dx = dx_pad[:, :, pad : pad + H, pad : pad + W]\n", "    dx = dx_pad\n"),
            test_conv_backward_values=Fails(4, "pad 1", "pad 2"),
            test_conv_backward_numeric=Fails(2),
            test_conv_float32=Fails(2, "backward"),
-           test_conv_backward_small=0),
+           test_conv_backward_small=0,
+           named="conv_dx_keeps_padding"),
     layers("flipped_kernel",
            "convolution instead of cross-correlation: the kernel is flipped in the forward pass",
            Replace(L, "np.tensordot(window, w, axes=", "np.tensordot(window, w[:, :, ::-1, ::-1], axes="),
            test_conv_forward_values=Fails(8),
            test_conv_float32=Fails(3, "forward"),
-           test_conv_forward_cs231n=0),
+           test_conv_forward_cs231n=0,
+           named="conv_kernel_flipped"),
     layers("output_width_off_by_one",
            "the forward output is one column too narrow (the + 1 of the width formula forgotten)",
            Replace(L, '    W_out = _output_size(W + 2 * pad, WW, stride, "padded input width")\n\n    x_pad',
                    '    W_out = _output_size(W + 2 * pad, WW, stride, "padded input width") - 1\n\n    x_pad'),
            test_conv_forward_values=0,
            test_conv_float32=Fails(3, "forward"),
-           test_conv_forward_cs231n=0),
+           test_conv_forward_cs231n=0,
+           named="conv_output_size_without_plus_one"),
     layers("dw_first_image_only",
            "dw is accumulated from the first image of the batch only",
            Replace(L, "dw += np.tensordot(d, x_pad[:, :, rows, cols], axes=(0, 0))",
@@ -111,7 +130,8 @@ BUGGY = [
            test_conv_backward_values=Fails(7),
            test_conv_backward_numeric=Fails(2),
            test_conv_float32=Fails(3, "backward"),
-           test_conv_backward_small=0),
+           test_conv_backward_small=0,
+           named="conv_dw_from_first_image"),
     layers("bias_added_on_last_axis",
            "out += b after the loop broadcasts b over the width axis instead of the filters",
            Replace(L, "axes=([1, 2, 3], [1, 2, 3])) + b\n", "axes=([1, 2, 3], [1, 2, 3]))\n"),
@@ -146,7 +166,8 @@ BUGGY = [
            test_max_pool_backward_ties=0,
            test_pool_backward_numeric=Fails(2, "max pool"),
            test_pool_float32=Fails(1, "backward, max pool"),
-           test_max_pool_cs231n=Fails(1, "backward")),
+           test_max_pool_cs231n=Fails(1, "backward"),
+           named="max_pool_backward_ignores_stride"),
     layers("max_pool_ties_double_counted",
            "every tied maximum of a window receives the window's whole gradient",
            Replace(L, "            winner = window.argmax(axis=2)[:, :, None]\n"
@@ -161,18 +182,21 @@ BUGGY = [
                    "            window = x[:, :, i * stride : i * stride + PH, j * stride : j * stride + PH]\n"
                    "            out[:, :, i, j] = window.max(axis=(2, 3))"),
            test_max_pool_forward_values=Fails(3, "2x4 pool", "5x7 pool", "3x1 pool"),
-           test_pool_float32=Fails(1, "forward, max pool")),
+           test_pool_float32=Fails(1, "forward, max pool"),
+           named="pool_window_square"),
     layers("avg_pool_backward_not_divided",
            "avg_pool_backward_naive passes each window's whole gradient to every element",
            Replace(L, "    share = dout / (PH * PW)\n", "    share = dout\n"),
            test_avg_pool_backward_values=Fails(7),
            test_pool_backward_numeric=Fails(2, "avg pool"),
            test_pool_float32=Fails(2, "backward, avg pool"),
-           test_avg_pool_small=Fails(1, "backward")),
+           test_avg_pool_small=Fails(1, "backward"),
+           named="avg_pool_backward_not_divided"),
     layers("relu_backward_at_zero",
            "relu_backward passes the gradient where x >= 0, so x == 0 gets dout instead of 0",
            Replace(L, "np.where(x > 0, dout, 0)", "np.where(x >= 0, dout, 0)"),
-           test_relu_backward_values=Fails(1, "with exact zeros")),
+           test_relu_backward_values=Fails(1, "with exact zeros"),
+           named="relu_backward_at_zero"),
     layers("relu_forward_in_place",
            "relu_forward clips x in place (np.maximum(x, 0, out=x)) and returns a copy",
            Replace(L, "    return np.maximum(x, 0, out=np.empty_like(x)), x\n",
@@ -194,7 +218,8 @@ BUGGY = [
          test_conv_backward_fast_numeric=Fails(2),
          test_conv_fast_float32=Fails(3, "backward"),
          test_conv_backward_fast_speed=0,
-         test_conv_fast_cifar_sized=Fails(1, "backward")),
+         test_conv_fast_cifar_sized=Fails(1, "backward"),
+         named="col2im_overwrites"),
     fast("fast_max_pool_ties_double_counted",
          "max_pool_backward_fast routes a window's gradient to every tied maximum",
          Replace(FL, "            winner &= ~served\n", ""),

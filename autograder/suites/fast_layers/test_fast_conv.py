@@ -6,9 +6,10 @@ submission whose "fast" conv still loops finishes quickly.
 import numpy as np
 import pytest
 
-from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_forward, check_backward,
-                                      check_forward, check_no_mutation, describe_conv,
-                                      expect_value_error, numerical_gradient, random_array)
+from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_forward, check_no_mutation,
+                                      describe_conv, expect_value_error, numerical_gradient,
+                                      random_array)
+from autograder.suites.misconceptions import check_backward, check_forward
 from reference import fast_layers as ref
 
 # (x shape, w shape, stride, pad)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, call_forward,
-                                      check_backward, check_forward, check_max_pool_routing,
-                                      check_no_mutation, describe_pool, expect_value_error,
-                                      numerical_gradient, random_array)
+                                      check_max_pool_routing, check_no_mutation, describe_pool,
+                                      expect_value_error, numerical_gradient, random_array)
+from autograder.suites.misconceptions import check_backward, check_forward
 from reference import fast_layers as ref
 
 # (x shape, pool height, pool width, stride)

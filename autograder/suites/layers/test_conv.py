@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_forward, check_backward,
-                                      check_forward, check_no_mutation, describe_conv,
-                                      expect_value_error, linspace_array, numerical_gradient,
-                                      random_array)
+from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_forward, check_no_mutation,
+                                      describe_conv, expect_value_error, linspace_array,
+                                      numerical_gradient, random_array)
+from autograder.suites.misconceptions import check_backward, check_forward
 from reference import layers as ref
 
 # (x shape, w shape, stride, pad): small, because the naive conv runs in the sandbox.

@@ -3,9 +3,10 @@ import numpy as np
 import pytest
 
 from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, call_forward,
-                                      check_backward, check_forward, check_max_pool_routing,
-                                      check_no_mutation, describe_pool, expect_value_error,
-                                      linspace_array, numerical_gradient, random_array)
+                                      check_max_pool_routing, check_no_mutation, describe_pool,
+                                      expect_value_error, linspace_array, numerical_gradient,
+                                      random_array)
+from autograder.suites.misconceptions import check_backward, check_forward
 from reference import layers as ref
 
 # (x shape, pool height, pool width, stride)

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from autograder.suites.checks import (FLOAT32_TOL, check_backward, check_forward,
-                                      check_no_mutation, linspace_array, random_array)
+from autograder.suites.checks import (FLOAT32_TOL, check_no_mutation, linspace_array, random_array)
+from autograder.suites.misconceptions import check_backward, check_forward
 from reference import layers as ref
 
 SHAPES = [(7,), (4, 5), (2, 3, 4, 4), (2, 1, 3, 2, 2)]  # ReLU works on any shape
