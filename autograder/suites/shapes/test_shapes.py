@@ -36,7 +36,7 @@ def _run_errors(cases, student_fn, calls):
 @pytest.mark.weight(2)
 @pytest.mark.hint("(W - F + 2P) / S + 1, returned as an int")
 def test_conv_output_size_values(shapes, cases):
-    """conv_output_size: (W - F + 2P) / S + 1 on 8 input/kernel/stride/padding settings"""
+    """conv_output_size: (W - F + 2P) / S + 1 on 10 input/kernel/stride/padding settings"""
     _run_all(cases, shapes.conv_output_size, [
         (5, 3, 1, 0),
         (28, 5, 1, 0),
@@ -46,6 +46,8 @@ def test_conv_output_size_values(shapes, cases):
         (9, 1, 4, 0),     # 1x1 kernel, stride larger than the kernel
         (3, 5, 1, 1),     # kernel larger than the input, fits once padded
         (6, 6, 1, 0),     # kernel covering the whole input
+        (7, 3),           # stride 1 and padding 0 by default
+        (9, 3, 2),        # padding 0 by default
     ])
 
 
@@ -89,7 +91,7 @@ def test_conv_output_size_errors(shapes, cases):
         ((10, 4, 4, 2), "the filter does not fit: (10 - 4 + 2*2) / 4 is not an integer"),
         ((3, 5, 1, 0), "the kernel is larger than the input"),
         ((3, 5, 2, 0), "the result would be 0"),
-        ((0, 3, 1, 1), "input size 0"),
+        ((0, 1, 1, 1), "input size 0, even where the padding makes room for the kernel"),
         ((5, 0, 1, 0), "kernel size 0"),
         ((5, 3, 0, 0), "stride 0"),
         ((5, 3, -1, 0), "negative stride"),
@@ -166,7 +168,8 @@ def test_param_count_errors(shapes, cases):
         ((0, 8, 3), "0 input channels"), ((3, 0, 3), "0 filters"), ((3, 8, 0), "kernel size 0"),
     ])
     _run_errors(cases, shapes.linear_param_count, [
-        ((0, 10), "0 input features"), ((10, -1), "negative output features"),
+        ((0, 10), "0 input features"), ((10, 0), "0 output features"),
+        ((10, -1), "negative output features"),
     ])
 
 
@@ -186,7 +189,7 @@ SMALL_NET = [
     {"type": "conv", "out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 1},
     {"type": "relu"},
     {"type": "maxpool", "kernel_size": 2, "stride": 2},
-    {"type": "conv", "out_channels": 16, "kernel_size": 5, "stride": 1, "padding": 0, "bias": False},
+    {"type": "conv", "out_channels": 16, "kernel_size": 5, "bias": False},  # stride 1, padding 0 by default
     {"type": "relu"},
     {"type": "avgpool", "kernel_size": 2},  # no stride: steps by its own size, like torch
     {"type": "flatten"},
