@@ -284,8 +284,12 @@ def student(output: Path) -> None:
 
 @main.command()
 @click.argument("submissions_dir", type=EXISTING_FOLDER)
-@click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Submissions graded at once, each in a worker process of its own.")
+@click.option("--jobs", type=click.IntRange(min=1),
+              help="Workers of the local Dask cluster: submissions graded at once, each in a grader "
+                   "process of its own (default: as many as this machine's cores and memory allow).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Grade on an existing Dask cluster (tcp://host:8786) instead of a local one; its "
+                   "workers need this grader and the class folder at the same paths.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("gradebook.csv"),
               show_default=True, help="The CSV gradebook; summary.md and score_histogram.png go next to it.")
 @click.option("--feedback-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -303,7 +307,8 @@ def student(output: Path) -> None:
               help="A TOML file laid over autograder/grading.toml.")
 @click.option("--thresholds", type=EXISTING_FILE,
               help="A calibrated thresholds file for the timed tests.")
-def batch(submissions_dir: Path, jobs: int, output: Path, feedback_dir: Path | None, parts: tuple,
+def batch(submissions_dir: Path, jobs: int | None, scheduler: str | None, output: Path,
+          feedback_dir: Path | None, parts: tuple,
           timeout: float | None, submission_timeout: float | None, cache_dir: Path | None, device: str,
           data_dir: Path | None, config_path: Path | None, thresholds: Path | None) -> None:
     """Grade a class: SUBMISSIONS_DIR holds one folder or .zip per student, or is an unzipped
@@ -317,7 +322,8 @@ def batch(submissions_dir: Path, jobs: int, output: Path, feedback_dir: Path | N
 
     settings = BatchSettings(parts=parts, config_path=config_path, thresholds=thresholds,
                              call_timeout=timeout, submission_timeout=submission_timeout,
-                             device=resolve_device(device), data_dir=data_dir, jobs=jobs)
+                             device=resolve_device(device), data_dir=data_dir, jobs=jobs,
+                             scheduler=scheduler)
     outputs = BatchOutputs(gradebook=output, feedback_dir=feedback_dir, cache_dir=cache_dir)
     report = run_batch(submissions_dir, settings, outputs)
     for warning in report.warnings:

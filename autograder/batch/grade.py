@@ -1,34 +1,34 @@
-"""Grade a class: one worker process per submission, ``jobs`` at a time, each under a wall-clock limit.
+"""Grade a class on a Dask cluster: one task per submission, each in a grader process of its own
+on a worker (``task``), under a wall-clock limit.
 
 Submissions with the same content (and the same grader) are graded once. A result from an earlier
-run is reused when the cache holds one for the same key (see ``cache``). A submission that runs
-past its limit, or on which the grader fails, becomes an outcome with an error instead of a result:
-it never stops the batch, and it is retried on the next run.
+run is reused when the cache holds one for the same key (see ``cache``); each result is cached as
+soon as it comes back, so a batch stopped at any point resumes where it was. A submission that runs
+past its limit, on which the grader fails, or whose grading killed workers again and again,
+becomes an outcome with an error instead of a result: it never stops the batch, and it is retried
+on the next run. Results come back as plain data, one per task, so a task run again after a
+worker died is counted once.
 """
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import signal
-import subprocess
-import sys
-import threading
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import re
 from pathlib import Path
 from typing import Callable
 
-from autograder.batch.cache import ResultCache, cache_key, content_digest, grader_fingerprint, read_result
+from autograder.batch.cache import ResultCache, cache_key, content_digest, grader_fingerprint, result_from_dict
+from autograder.batch.cluster import dask_client, local_workers
 from autograder.batch.discover import Submission
+from autograder.batch.task import grade_on_worker
 from autograder.config import GradingConfig, load_config
 from autograder.engine.results import GradeResult
-from autograder.run import PROJECT_ROOT, cifar10_test_data
+from autograder.run import cifar10_test_data
 
 # Worker start-up, loading the submission and the grader's own work between student calls:
 # added to the parts' time budgets (which bound the student's calls) for the default limit.
 STARTUP_ALLOWANCE = 120.0
-# After SIGTERM, time for the worker to close its sandbox before it is killed outright.
-STOP_GRACE = 15.0
+# A task whose own code raised (not the grader: the task around it) is tried once more.
+TASK_RETRIES = 1
 
 
 class BatchError(Exception):
@@ -44,7 +44,9 @@ class BatchSettings:
     submission_timeout: float | None = None  # None: the grade's budget + STARTUP_ALLOWANCE
     device: str = "cpu"
     data_dir: Path | None = None
-    jobs: int = 1
+    jobs: int | None = None  # workers of the LocalCluster; None: sized to this machine
+    scheduler: str | None = None  # an existing Dask cluster's scheduler address, instead
+    allowed_failures: int = 2  # workers that may die grading one submission before it is given up
 
     def score_inputs(self) -> dict:
         """The settings a score depends on (part of the cache key); jobs and limits are not."""
@@ -69,7 +71,9 @@ def check_settings(settings: BatchSettings) -> GradingConfig:
     unknown = [p for p in settings.parts if p not in config.parts]
     if unknown:
         raise BatchError(f"unknown part(s) {unknown}; the parts are {list(config.parts)}")
-    if settings.jobs < 1:
+    if settings.jobs is not None and settings.scheduler:
+        raise BatchError("--jobs sizes the local cluster; a cluster at --scheduler has its own workers")
+    if settings.jobs is not None and settings.jobs < 1:
         raise BatchError("--jobs must be at least 1")
     if "cifar10" in (settings.parts or config.parts):
         cifar10_test_data(str(settings.data_dir) if settings.data_dir else None, config)
@@ -103,101 +107,67 @@ def grade_class(submissions: list, settings: BatchSettings, cache_dir: Path, hid
             finish(key, Outcome(group[0], result=cached, cached=True))
         else:
             to_grade.append(key)
-    workers = _Workers(settings, limit, hide, cache)
-    with ThreadPoolExecutor(max_workers=settings.jobs) as pool:
-        futures = {pool.submit(workers.grade, key, groups[key][0]): key for key in to_grade}
-        try:
-            for future in as_completed(futures):
-                finish(futures[future], future.result())
-        except BaseException:  # Ctrl-C: stop the running workers; finished results stay cached
-            workers.stop_all()
-            pool.shutdown(cancel_futures=True)
-            raise
+    if to_grade:
+        workers = settings.jobs or min(len(to_grade), local_workers(config, parts))
+        requests = {task_key(groups[key][0].label, key): (key, _request(groups[key][0], settings, limit, hide))
+                    for key in to_grade}
+        with dask_client(settings.scheduler, workers, settings.allowed_failures) as client:
+            for key, result, error, log in _run(client, requests, settings.allowed_failures, fingerprint):
+                if result is not None and not result.grader_errors:
+                    cache.store(key, result)  # the grader's own failures are retried, never kept
+                finish(key, Outcome(groups[key][0], result=result, error=error,
+                                    log=_write_log(cache.folder / "logs", key, log)))
     return [outcomes[s.label] for s in submissions]
 
 
-class _Workers:
-    """Starts, times and stops worker processes; thread-safe."""
+def task_key(label: str, key: str) -> str:
+    """The Dask task's name: the submission's label (as the dashboard shows it) and its cache key."""
+    return f"grade-{re.sub(r'[^A-Za-z0-9_.-]', '_', label)[:60]}-{key}"
 
-    def __init__(self, settings: BatchSettings, limit: float, hide: tuple, cache: ResultCache) -> None:
-        self.settings, self.limit, self.hide, self.cache = settings, limit, hide, cache
-        self.pending = cache.folder / "pending"
-        self.logs = cache.folder / "logs"
-        self.pending.mkdir(parents=True, exist_ok=True)
-        self.logs.mkdir(parents=True, exist_ok=True)
-        self.env = _worker_env()
-        self._running: set = set()
-        self._lock = threading.Lock()
-        self._stopping = False
 
-    def grade(self, key: str, submission: Submission) -> Outcome:
-        output, log = self.pending / f"{key}.json", self.logs / f"{key}.log"
-        output.unlink(missing_ok=True)
-        request = {"submission": str(submission.path.resolve()), "output": str(output),
-                   "parts": list(self.settings.parts),
-                   "config": str(self.settings.config_path) if self.settings.config_path else None,
-                   "thresholds": str(self.settings.thresholds) if self.settings.thresholds else None,
-                   "device": self.settings.device,
-                   "data_dir": str(self.settings.data_dir) if self.settings.data_dir else None,
-                   "call_timeout": self.settings.call_timeout, "hide": list(self.hide)}
-        timed_out = False
-        with open(log, "w") as log_file:
-            with self._lock:
-                if self._stopping:
-                    return Outcome(submission, error="the batch was interrupted")
-                # A session of its own: the batch's Ctrl-C does not reach it, and a kill of its
-                # process group takes whatever it left behind.
-                command = [sys.executable, "-m", "autograder.batch.worker", json.dumps(request)]
-                proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file,
-                                        stderr=subprocess.STDOUT, env=self.env, start_new_session=True)
-                self._running.add(proc)
+def _request(submission: Submission, settings: BatchSettings, limit: float, hide: tuple) -> dict:
+    return {"submission": str(submission.path.resolve()), "parts": list(settings.parts),
+            "config": str(settings.config_path) if settings.config_path else None,
+            "score_inputs": settings.score_inputs(),
+            "thresholds": str(settings.thresholds) if settings.thresholds else None,
+            "device": settings.device, "data_dir": str(settings.data_dir) if settings.data_dir else None,
+            "call_timeout": settings.call_timeout, "hide": list(hide), "limit": limit}
+
+
+def _run(client, requests: dict, allowed_failures: int, fingerprint: str):
+    """(cache key, GradeResult or None, error, log) as each task ends; ``requests``: task name ->
+    (cache key, request). Ctrl-C cancels what is left; the caller's cluster
+    shutdown then stops the grader processes still running."""
+    from distributed import KilledWorker, as_completed
+
+    futures = {client.submit(grade_on_worker, request, key=name, pure=False, retries=TASK_RETRIES): key
+               for name, (key, request) in requests.items()}
+    try:
+        for future in as_completed(futures):
+            key = futures[future]
             try:
-                proc.wait(timeout=self.limit)
-            except subprocess.TimeoutExpired:
-                timed_out = True
-            finally:
-                _stop(proc)
-                with self._lock:
-                    self._running.discard(proc)
-        result = read_result(output)  # a result written just as the limit ran out still counts
-        output.unlink(missing_ok=True)
-        if result is None:
-            error = (f"time limit of {self.limit:.0f} s for the whole submission exceeded" if timed_out
-                     else f"the grader failed on this submission (exit status {proc.returncode})")
-            return Outcome(submission, error=error, log=log)
-        if not result.grader_errors:  # the grader's own failures are retried, never kept
-            self.cache.store(key, result)
-        return Outcome(submission, result=result, log=log)
-
-    def stop_all(self) -> None:
-        with self._lock:
-            self._stopping = True
-            running = list(self._running)
-        for proc in running:
-            _stop(proc)
+                reply = future.result()
+            except KilledWorker:
+                yield key, None, (f"grading it stopped a grading worker {allowed_failures + 1} times; "
+                                  "it was not tried again"), ""
+                continue
+            except Exception as exc:  # the task's own code failed, even when tried again
+                yield key, None, f"the grader failed on this submission ({type(exc).__name__})", repr(exc)
+                continue
+            if reply["fingerprint"] != fingerprint:
+                raise BatchError("a Dask worker runs a different grader (code, reference or "
+                                 "configuration) than this machine: install the same version on every "
+                                 "worker, with the same paths")
+            result = result_from_dict(reply["result"]) if reply["result"] else None
+            yield key, result, reply["error"], reply["log"]
+    except BaseException:
+        client.cancel(list(futures))
+        raise
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM (the worker then closes its sandbox), SIGKILL after a grace period, then the group."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            pass
-    try:  # the worker's session: anything it started and left behind
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
-
-
-def _worker_env() -> dict:
-    env = dict(os.environ)
-    # The workers run this same checkout of the grader, installed or not.
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
-    # Parallelism is across submissions: one BLAS thread per worker avoids oversubscribing the
-    # cores (student code gets its own thread count from the configuration).
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        env.setdefault(name, "1")
-    return env
+def _write_log(folder: Path, key: str, text: str) -> Path:
+    """The worker's log, written here (the worker may be another machine) for the instructor."""
+    folder.mkdir(parents=True, exist_ok=True)
+    log = folder / f"{key}.log"
+    log.write_text(text, encoding="utf-8")
+    return log

@@ -136,15 +136,15 @@ def test_a_hanging_submission_gets_a_failure_row_and_the_rest_is_graded(tmp_path
     build_submission("reference", class_dir / "alice")
     _folder(class_dir / "frank", HANGS)
     outputs = BatchOutputs(gradebook=tmp_path / "gradebook.csv")
-    settings = BatchSettings(parts=(PART,), call_timeout=1, submission_timeout=5, jobs=2)
+    # the import hangs for the whole call time-out, past the submission's wall-clock limit
+    settings = BatchSettings(parts=(PART,), call_timeout=100, submission_timeout=20, jobs=2)
     report = run_batch(class_dir, settings, outputs, console=_quiet())
     rows = _rows(outputs.gradebook)
     assert float(rows["alice"]["total"]) == POINTS
-    assert rows["frank"]["status"].startswith("not graded: time limit of 5 s")
+    assert rows["frank"]["status"].startswith("not graded: time limit of 20 s")
     assert rows["frank"][PART] == rows["frank"]["total"] == ""  # empty, never a silent 0
     assert "frank" in report.summary and "Not graded" in report.summary
-    retried = run_batch(class_dir, settings, outputs, console=_quiet())  # failures are not cached
-    assert [o.cached for o in retried.outcomes] == [True, False]
+    assert len(list(outputs.cache.glob("*.json"))) == 1  # alice's: failures are not cached
 
 
 def test_plain_class_folder(tmp_path):

@@ -1,0 +1,109 @@
+"""``grade batch`` on Dask: a small class graded serially, on the default LocalCluster and on a
+cluster reached by its scheduler's address, with Dask workers killed mid-batch, gives the same
+gradebook; a submission whose grading keeps killing workers gets a row that says so."""
+import csv
+import logging
+import threading
+import time
+from pathlib import Path
+
+import dask
+import psutil
+import pytest
+from distributed import LocalCluster
+
+from autograder.batch.command import BatchOutputs, run_batch
+from autograder.batch.grade import BatchSettings
+from autograder.examples import build_submission
+from tests.batch.test_batch import BUGGY, PART, _folder, _quiet
+
+GRADER_PROCESS = "autograder.batch.worker"
+
+
+class WorkerKiller(threading.Thread):
+    """SIGKILLs the Dask worker that is grading a submission whose path contains ``target``
+    (any submission: ""), ``times`` times, each time a new grader process has started there."""
+
+    def __init__(self, target: str = "", times: int = 1) -> None:
+        super().__init__(daemon=True)
+        self.target, self.times, self.killed, self.seen = target, times, 0, set()
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while self.killed < self.times and not self.done.is_set():
+            for grader in _grader_processes():
+                try:
+                    wanted = grader.pid not in self.seen and self.target in " ".join(grader.cmdline())
+                    if wanted and time.time() - grader.create_time() > 1.0:  # mid-grade, not at start
+                        self.seen.add(grader.pid)
+                        grader.parent().kill()  # the Dask worker; its nanny starts a new one
+                        self.killed += 1
+                except psutil.Error:
+                    continue
+            time.sleep(0.1)
+
+
+def _grader_processes() -> list:
+    found = []
+    for proc in psutil.Process().children(recursive=True):
+        try:
+            if GRADER_PROCESS in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _csv(path: Path) -> list:
+    with open(path, newline="") as f:
+        return list(csv.reader(f))
+
+
+def _grade(class_dir: Path, out: Path, killer: WorkerKiller | None = None, **settings) -> list:
+    if killer:
+        killer.start()
+    try:
+        run_batch(class_dir, BatchSettings(parts=(PART,), **settings),
+                  BatchOutputs(gradebook=out / "gradebook.csv"), console=_quiet())
+    finally:
+        if killer:
+            killer.done.set()
+    deadline = time.time() + 30  # a grader orphaned by a killed worker stops on its own
+    while _grader_processes() and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _grader_processes()
+    return _csv(out / "gradebook.csv")
+
+
+@pytest.fixture
+def small_class(tmp_path) -> Path:
+    class_dir = tmp_path / "class"
+    build_submission("reference", class_dir / "alice")
+    build_submission("handout", class_dir / "bob")
+    _folder(class_dir / "carol", BUGGY)
+    return class_dir
+
+
+@pytest.mark.slow
+def test_serial_local_cluster_and_scheduler_address_give_the_same_gradebook(small_class, tmp_path):
+    serial = _grade(small_class, tmp_path / "serial", jobs=1)
+    assert [row[5] for row in serial[1:]] == ["15.00", "0.00", serial[3][5]] and serial[3][5] != "15.00"
+
+    mallory = _folder(small_class / "mallory", (small_class / "alice" / "shapes.py").read_text() + "\n# m\n")
+    killer = WorkerKiller(target=str(mallory), times=2)  # every worker that grades mallory dies
+    local = _grade(small_class, tmp_path / "local", killer, jobs=2, allowed_failures=1)
+    assert killer.killed == 2
+    assert [row for row in local if row[0] != "mallory"] == serial
+    mallory_row = next(row for row in local if row[0] == "mallory")
+    assert mallory_row[4] == "not graded: grading it stopped a grading worker 2 times; it was not tried again"
+    assert mallory_row[5] == ""
+
+    (mallory / "shapes.py").unlink()
+    mallory.rmdir()
+    settings = {"distributed.scheduler.worker-saturation": 1.0}
+    with dask.config.set(settings), LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                                 dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+        killer = WorkerKiller(times=1)  # a worker lost mid-batch: its submission is graded elsewhere
+        remote = _grade(small_class, tmp_path / "remote", killer, scheduler=cluster.scheduler_address)
+    assert killer.killed == 1
+    assert remote == serial
