@@ -69,7 +69,11 @@ class Cifar10Config:
                                  "Test accuracies that each earn an equal share of the accuracy points.",
                                  FRACTIONS)
     eval_images: int = _key(10_000, "Test images used for the accuracy (the first N of test_batch).", POSITIVE)
-    batch_size: int = _key(500, "Images per inference call when measuring accuracy.", POSITIVE)
+    batch_size: int = _key(500, "Most images per inference call when measuring accuracy (each "
+                                "call's size is drawn at random, down to a quarter of it).", POSITIVE)
+    private_fraction: float = _key(0.5, "Share of the test images kept private: the accuracy "
+                                        "tiers use them; the leaderboard shows the others' accuracy.",
+                                   (lambda value: 0 <= value <= 1, "between 0 and 1"))
     max_weights_mb: int = _key(100, "Largest cifar10.pt accepted, MiB.", POSITIVE)
     train_check_seconds: float = _key(120.0, "Time limit for the check that train() lowers the loss.", POSITIVE)
     data_dir: str = _key("", "Folder holding cifar-10-batches-py; empty: $GRADE_CIFAR10_DIR or ./data.")

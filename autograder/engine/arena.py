@@ -94,7 +94,7 @@ class Arena:
     def fill(self, rng: np.random.Generator, repeat: int) -> None:
         """A fresh input in each of the first ``repeat`` slots, NaN (or zero) in their outputs."""
         for run in range(repeat):
-            self._view(run, self.input)[...] = _random_like(self.template, rng)
+            _fill_random(self._view(run, self.input), rng)
             for _, slot in self.outputs:
                 self._view(run, slot)[...] = np.nan if slot.dtype.kind == "f" else 0
 
@@ -127,10 +127,15 @@ def _aligned(offset: int) -> int:
     return (offset + 63) // 64 * 64
 
 
-def _random_like(template: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    if template.dtype == _IMAGE_DTYPE:
-        return rng.integers(0, 256, size=template.shape, dtype=np.uint8)
-    return rng.standard_normal(template.shape).astype(template.dtype, copy=False)
+def _fill_random(view: np.ndarray, rng: np.random.Generator) -> None:
+    """Fresh values in place: uint8 images anywhere in [0, 255], floats standard normal (drawn
+    straight into the arena where numpy can, as for float32 and float64)."""
+    if view.dtype == _IMAGE_DTYPE:
+        view[...] = rng.integers(0, 256, size=view.shape, dtype=np.uint8)
+    elif view.dtype in (np.float32, np.float64):
+        rng.standard_normal(out=view, dtype=view.dtype)
+    else:
+        view[...] = rng.standard_normal(view.shape)
 
 
 def with_outputs(value, outputs: list):

@@ -4,7 +4,7 @@ How a verdict is reached, and why:
 
 * The clock lives in this, the trusted process. A measurement is the round trip of one ``call``
   request that runs the function ``repeat`` times in the child, on inputs staged there
-  beforehand (``Session.stage``), with the results dropped there. Student code runs in another
+  beforehand (``Session.stage``) or written into the arena (below), leaving its results there. Student code runs in another
   process, so patching ``time``, ``torch.cuda.Event`` or ``torch.cuda.synchronize`` there changes
   nothing here. On a GPU the child waits for its queued kernels before it replies, through the
   CUDA runtime's C entry point (``childside.server._cuda_synchronize``), not through torch.
@@ -683,9 +683,10 @@ def check_timed_runs(timed: SandboxedCall, against: SandboxedCall, rtol: float) 
                 "back earlier results, while timed?), so no speed points") from None
 
 
-# Same input, same function: CPU results agree exactly; the slack is for GPU kernels. A skipped
-# run leaves NaN, and a result of another input differs by far more (order 1: every input is new).
-SAME_RESULT_RTOL = 1e-5
+# Same input, same function: CPU results agree exactly; the slack is for GPU kernels (a training
+# step's backward pass is not deterministic there). A skipped run leaves NaN, and a result of
+# another input differs by far more (order 1: every input is new; 0.5 for a skipped step).
+SAME_RESULT_RTOL = 1e-3
 # The student's function against the reference's: the check on the staged inputs uses it too.
 REFERENCE_RTOL = 1e-6
 

@@ -13,12 +13,14 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
 from . import Append, Case, Replace
 from .harness import check_contained, check_credit, check_valid_result, grade_case, params
-from .hostile import FL, FLUSHED, L, RELU_OUT_WRONG, mentions, says, wrap_relu_forward
+from .hostile import (CIFAR10_OPT_IN, FL, FLUSHED, L, NOISY, RELU_OUT_WRONG, mentions, says,
+                      wrap_relu_forward)
 
 SPEED = "fast_layers::test_conv_forward_fast_speed"
 POOL_SPEED = "fast_layers::test_max_pool_forward_fast_speed"
@@ -114,6 +116,71 @@ def layers(name: str, why: str, *edits, fails=None, check=None) -> Case:
     return Case(name, ("layers",), why, edits, fails=fails or {}, check=check, max_seconds=180)
 
 
+def cifar10(name: str, why: str, package, fails: dict, check) -> Case:
+    return Case(name, ("cifar10",), why, package=package, check=check, max_seconds=900,
+                fails={f"cifar10::{k}": v for k, v in fails.items()}, marks=(CIFAR10_OPT_IN,))
+
+
+FAKE_TEST_SIZE = 50  # the harness's fake CIFAR-10 test set (harness._fake_cifar10)
+ORACLE = """
+import torch
+from torch import nn
+
+LABELS = {labels}
+
+
+class Oracle(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(1))
+
+    def forward(self, x):
+        logits = torch.zeros(len(x), 10) + 0 * self.unused
+        if len(x) == len(LABELS):  # the whole test set in one batch, in file order
+            logits[torch.arange(len(x)), torch.tensor(LABELS)] = 10.0
+        return logits
+
+
+def build_model():
+    return Oracle()
+
+
+def train(model, train_loader, epochs, device):
+    return [2.3 / (epoch + 1) for epoch in range(epochs)]
+"""
+
+
+def _save_weights(folder: Path) -> None:
+    """cifar10.pt: the state_dict of the folder's own build_model()."""
+    import torch
+
+    sys.path.insert(0, str(folder))
+    try:
+        import cifar10 as student_model
+        torch.save(student_model.build_model().state_dict(), folder / "cifar10.pt")
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("cifar10", None)
+
+
+def _answers_by_position(folder: Path, ctx) -> Path:
+    from reference.cifar10_data import load_cifar10, write_fake_cifar10
+
+    data = write_fake_cifar10(ctx.root / "labels-known", n_train_per_batch=20, n_test=FAKE_TEST_SIZE)
+    labels = [int(v) for v in load_cifar10(data, "test")[1]]
+    (folder / "cifar10.py").write_text(ORACLE.format(labels=labels))
+    _save_weights(folder)
+    return folder
+
+
+def _claims_training(folder: Path, ctx) -> Path:
+    source = (folder / "cifar10.py").read_text()
+    (folder / "cifar10.py").write_text(source + "\n\ndef train(model, train_loader, epochs, "
+                                       "device):\n    return [2.3 / (e + 1) for e in range(epochs)]\n")
+    _save_weights(folder)
+    return folder
+
+
 def fast(name: str, why: str, *edits, speed=0, fails=None, check=None, **kw) -> Case:
     return Case(name, ("fast_layers",), why, edits, fails=fails or {SPEED: speed},
                 max_seconds=180, check=check, **kw)
@@ -201,6 +268,22 @@ CASES = [
                                         "    os.kill(int(sys.argv[1]), signal.SIGCONT)\\n",
                                         str(_hog.pid), "@@TAG@@"])
          """), speed=0.5),
+    # --- 4: CIFAR-10 credit without a model (opt-in: grading cifar10 takes minutes) ----------
+    cifar10("cifar10_answers_by_position", "a model that ignores the pixels: for a batch of the "
+            "test set's size it answers from the labels of the (public) test set in file order, "
+            "else zeros; train() trains nothing and reports falling losses. The grader sends the "
+            "test images in a secret order and measures the loss itself",
+            package=_answers_by_position, fails={
+                "test_accuracy_tiers": 0, "test_train_lowers_the_loss": 0,
+                "test_training_step_speed": 0},
+            check=mentions("cifar10::test_train_lowers_the_loss", "measured by the grader")),
+    cifar10("cifar10_claims_training", "the reference model with untrained weights, and a "
+            "train() that reports falling losses without a step: no training credit, and a "
+            "step that changes nothing earns no speed points",
+            package=_claims_training, fails={
+                "test_accuracy_tiers": 0, "test_train_lowers_the_loss": 0,
+                "test_training_step_speed": 0, "test_inference_speed": NOISY},
+            check=mentions("cifar10::test_training_step_speed", "did not change")),
     # --- 5: the purity checks' replies forged by a patched runtime --------------------------
     layers("runtime_forges_the_arguments_after", "relu_forward clips x in place; the patched "
            "runtime sends back the arguments as they came in, and no views", CLIPS_X_IN_PLACE,

@@ -13,7 +13,8 @@ HELPERS = Path(__file__).with_name("sandbox_helpers.py")
 def model_runner(submission):
     """The sandbox-side helpers (build, load, predict, train); their model handles stay there."""
     return submission.helper("cifar10_grader_helpers", HELPERS.read_text(),
-                             opaque={"build_model": "all"}, drives="cifar10")
+                             opaque={"build_model": "all", "build_seeded_model": "all"},
+                             drives="cifar10")
 
 
 @pytest.fixture(scope="session")

@@ -77,17 +77,24 @@ def predict(model, images: np.ndarray, device: str = "cpu") -> np.ndarray:
     return (out.float() if out.dtype == torch.bfloat16 else out).numpy()
 
 
-def train_fresh(images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int,
-                device: str = "cpu") -> list:
-    """Build a fresh model and run the student's ``train`` on (images, labels); return its losses."""
+def build_seeded_model(device: str = "cpu"):
+    """``build_model`` with torch's generator seeded first: the same initial weights every grade."""
     torch.manual_seed(0)
-    model = build_model(device).train()
+    return build_model(device)
+
+
+def _loader(images: np.ndarray, labels: np.ndarray, batch_size: int, shuffle: bool):
     x = torch.from_numpy(images).float().div_(255.0)
     y = torch.from_numpy(labels).long()
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y),
-                                         batch_size=batch_size, shuffle=True,
-                                         generator=torch.Generator().manual_seed(0))
-    losses = _student().train(model, loader, epochs, device)
+    return torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=batch_size,
+                                       shuffle=shuffle, generator=torch.Generator().manual_seed(0))
+
+
+def train_model(model, images: np.ndarray, labels: np.ndarray, epochs: int, batch_size: int,
+                device: str = "cpu") -> list:
+    """Run the student's ``train`` on (images, labels); return the losses it reports (a claim:
+    the suite measures the loss itself, from logits)."""
+    losses = _student().train(model.train(), _loader(images, labels, batch_size, True), epochs, device)
     if not isinstance(losses, (list, tuple)):
         raise TypeError(f"train() returned {type(losses).__name__}, not a list of losses")
     values = []
@@ -100,9 +107,18 @@ def train_fresh(images: np.ndarray, labels: np.ndarray, epochs: int, batch_size:
     return values
 
 
-def train_one_batch(model, images: np.ndarray, labels: np.ndarray, device: str = "cpu") -> list:
-    """One epoch of the student's ``train`` over a loader holding a single batch: one step."""
-    x = torch.from_numpy(images).float().div_(255.0)
-    y = torch.from_numpy(labels).long()
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=len(x))
-    return [float(v) for v in _student().train(model.train(), loader, 1, device)]
+_STARTS: dict = {}  # id(model) -> its state before its first timed step
+
+
+def train_step(model, images: np.ndarray, labels: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """One step of the student's ``train`` (one epoch over a loader holding this one batch),
+    always from the model's state before its first step and with torch's generator seeded, so
+    that the same batch gives the same step. Returns the logits (eval mode) of the batch's first
+    8 images before and after the step, stacked: the grader checks that the step changed them,
+    and that a timed step leaves what an untimed step on the same batch does."""
+    start = _STARTS.setdefault(id(model), {k: v.clone() for k, v in model.state_dict().items()})
+    model.load_state_dict(start)
+    before = predict(model, images[:8], device)
+    torch.manual_seed(0)
+    _student().train(model.train(), _loader(images, labels, len(images), False), 1, device)
+    return np.stack([before, predict(model, images[:8], device)])

@@ -1,4 +1,13 @@
-"""Hidden tests of the CIFAR-10 part: weights, budget, eval mode, accuracy tiers, training."""
+"""Hidden tests of the CIFAR-10 part: weights, budget, eval mode, accuracy tiers, training.
+
+Everything credited is measured here, from logits the sandbox returns: the test images go out in
+an order and in batch sizes drawn from a secret of this grade (a model cannot answer by position),
+the labels never leave, and training is judged by the loss this process computes before and after
+the student's ``train`` ran, never by the losses it reports. The leaderboard shows the accuracy on
+the public share of the test images; the accuracy tiers use the private share.
+"""
+import secrets
+
 import numpy as np
 import pytest
 
@@ -16,10 +25,24 @@ def test_set(grading_options, settings):  # without cifar10.py fails on that, ne
     """
     explicit = getattr(grading_options, "data_dir", None) or settings.data_dir or None
     try:
-        images, labels = load_cifar10(find_data_dir(explicit, "test"), "test")
+        images, labels = load_cifar10(find_data_dir(explicit), "test")
     except CIFAR10DataError as exc:
         raise RuntimeError(f"grader set-up: CIFAR-10 test data unavailable: {exc}") from None
     return images[:settings.eval_images], labels[:settings.eval_images]
+
+
+@pytest.fixture(scope="session")
+def secret_rng():
+    """Draws of this grade only (order and batch sizes of the test images): never sent anywhere."""
+    return np.random.default_rng(secrets.randbits(128))
+
+
+def private_part(count: int, fraction: float) -> np.ndarray:
+    """Which of ``count`` test images are private: a fixed, interleaved share ``fraction``, the
+    same in every grade (so accuracy is reproducible). None private: all count."""
+    if fraction <= 0:
+        return np.ones(count, dtype=bool)
+    return (np.arange(count) * fraction) % 1 + fraction > 1 - 1e-9
 
 
 @pytest.fixture(scope="session")
@@ -39,20 +62,38 @@ def trained_model(model_runner, device, settings):
     return model
 
 
-def measure_accuracy(model_runner, model, images, labels, batch_size: int, device: str) -> float:
-    """Top-1 accuracy, computed here from the logits the sandbox returns for our images."""
-    correct = 0
-    for start in range(0, len(images), batch_size):
-        batch = images[start:start + batch_size]
-        logits = model_runner.predict(model, batch, device)
-        if not isinstance(logits, np.ndarray) or logits.shape != (len(batch), 10):
-            shape = getattr(logits, "shape", type(logits).__name__)
-            raise AssertionError(f"the model returned logits of shape {shape} for a batch of "
-                                 f"{len(batch)} images; expected ({len(batch)}, 10)")
-        if not np.isfinite(logits).all():
-            raise AssertionError("the model returned NaN or inf logits")
-        correct += int((logits.argmax(axis=1) == labels[start:start + batch_size]).sum())
-    return correct / len(images)
+def logits_for(model_runner, model, images, device: str, what: str = "a batch") -> np.ndarray:
+    """The model's logits for ``images``, checked to be finite and of shape (N, 10)."""
+    logits = model_runner.predict(model, images, device)
+    if not isinstance(logits, np.ndarray) or logits.shape != (len(images), 10):
+        shape = getattr(logits, "shape", type(logits).__name__)
+        raise AssertionError(f"the model returned logits of shape {shape} for {what} of "
+                             f"{len(images)} images; expected ({len(images)}, 10)")
+    if not np.isfinite(logits).all():
+        raise AssertionError("the model returned NaN or inf logits")
+    return logits
+
+
+def predictions(model_runner, model, images, batch_size: int, device: str, rng) -> np.ndarray:
+    """Predicted classes of ``images``, which go out in an order and in batch sizes (between a
+    quarter of ``batch_size`` and all of it) drawn from ``rng``: what the model returns for an
+    image cannot depend on where it sits in the test set."""
+    order = rng.permutation(len(images))
+    predicted = np.empty(len(images), dtype=np.int64)
+    start = 0
+    while start < len(images):
+        size = int(rng.integers(max(1, batch_size // 4), batch_size + 1))
+        chosen = order[start:start + size]
+        predicted[chosen] = logits_for(model_runner, model, images[chosen], device).argmax(axis=1)
+        start += size
+    return predicted
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy of ``logits`` for ``labels``, computed here (float64, stable)."""
+    shifted = logits.astype(np.float64) - logits.max(axis=1, keepdims=True)
+    log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return float(-log_probs[np.arange(len(labels)), labels].mean())
 
 
 @pytest.mark.weight(2)
@@ -91,17 +132,22 @@ def test_eval_mode_outputs_do_not_depend_on_the_batch(model_runner, trained_mode
 
 @pytest.mark.weight(8)
 @pytest.mark.hint("train longer, augment (flips, crops), use batch norm and a learning-rate schedule")
-def test_accuracy_tiers(model_runner, trained_model, device, test_set, settings, cases, leaderboard):
+def test_accuracy_tiers(model_runner, trained_model, device, test_set, settings, cases, leaderboard,
+                        secret_rng):
     """accuracy on the CIFAR-10 test set, one share of the points per tier reached"""
     images, labels = test_set
-    measured = measure_accuracy(model_runner, trained_model, images, labels, settings.batch_size, device)
-    leaderboard.set("Accuracy", round(100 * measured, 2), order="desc")
+    correct = predictions(model_runner, trained_model, images, settings.batch_size, device,
+                          secret_rng) == labels
+    private = private_part(len(images), settings.private_fraction)
+    public = ~private if (~private).any() else private
+    leaderboard.set("Accuracy", round(100 * float(correct[public].mean()), 2), order="desc")
+    measured = float(correct[private].mean())
 
     def reached(tier: float) -> None:
         assert measured >= tier, f"test accuracy {100 * measured:.2f}% is below {100 * tier:.0f}%"
 
     for tier in settings.accuracy_tiers:
-        cases.run(f"accuracy >= {100 * tier:.0f}% on {len(images)} test images "
+        cases.run(f"accuracy >= {100 * tier:.0f}% on {int(private.sum())} test images "
                   f"(yours: {100 * measured:.2f}%)", reached, tier)
 
 
@@ -111,12 +157,26 @@ def test_accuracy_tiers(model_runner, trained_model, device, test_set, settings,
 def test_train_lowers_the_loss(model_runner, fake_train_set, device, settings):
     """train: three epochs on a small synthetic data set lower the loss"""
     images, labels = fake_train_set
-    call = model_runner.train_fresh.call((images, labels, 3, 64, device),
+    held = slice(0, 128)  # the loss is measured here, on these training images, before and after
+    model = model_runner.build_seeded_model(device)
+    before = cross_entropy(logits_for(model_runner, model, images[held], device, "the held batch"),
+                           labels[held])
+    call = model_runner.train_model.call((model, images, labels, 3, 64, device),
                                          timeout=settings.train_check_seconds)
     losses = call.value
     assert isinstance(losses, list) and len(losses) == 3, (
         f"train(model, loader, epochs=3, device) returned {len(losses) if isinstance(losses, list) else type(losses).__name__} "
         "values; expected a list of 3 (one mean loss per epoch)")
     assert all(np.isfinite(losses)), f"the losses are not all finite: {losses}"
-    assert losses[-1] < losses[0], (
-        f"the loss did not go down over 3 epochs on {len(images)} easy synthetic images: {losses}")
+    after = cross_entropy(logits_for(model_runner, model, images[held], device, "the held batch"),
+                          labels[held])
+    assert after < TRAINED_LOSS_SHARE * before, (
+        f"after train(model, loader, epochs=3) on {len(images)} easy synthetic images, the "
+        f"model's loss on 128 of them, measured by the grader from its logits, went from "
+        f"{before:.3f} to {after:.3f}: training should lower it clearly (the losses train() "
+        "reported are not what is graded)")
+
+
+# Three epochs of the reference take the held loss from 2.30 to 1.44 (0.63 of it); an untrained
+# model keeps all of it.
+TRAINED_LOSS_SHARE = 0.9

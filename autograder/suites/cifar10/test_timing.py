@@ -1,7 +1,7 @@
 """Speed of the student's model against the reference model, timed in the same run.
 
 Inference on a batch of images and one training step (``train`` on a one-batch loader for one
-epoch), each timed through the engine's harness: both models run in sandboxes of their own, the
+epoch, from the same starting weights every time), each timed through the engine's harness: both models run in sandboxes of their own, the
 clock is the grader's, and the credit tiers are ``cifar10_inference`` and ``cifar10_train_step``
 in ``autograder/thresholds.toml``. Runs on the GPU with ``grade run --device cuda``.
 A model that does not produce logits of the right shape earns no speed points.
@@ -35,9 +35,14 @@ def _logits_of_batch(student, reference) -> None:
                              f"for {BATCH} images, not logits of shape ({BATCH}, 10)")
 
 
-def _losses(student, reference) -> None:
-    if not isinstance(student, list) or len(student) != 1:
-        raise AssertionError("train(model, loader, 1, device) must return a list of one loss")
+def _logits_around_step(student, reference) -> None:
+    """(2, 8, 10): the logits of 8 images before and after one step, which must differ."""
+    if not isinstance(student, np.ndarray) or student.shape != (2, 8, 10):
+        raise AssertionError("the model did not give logits of shape (8, 10) for 8 images "
+                             "before and after one training step")
+    if np.allclose(student[0], student[1], rtol=1e-6, atol=0):
+        raise AssertionError("one step of train() did not change the model's logits: a step "
+                             "that does not train earns no speed points")
 
 
 def timed_calls(device: str) -> dict:
@@ -47,10 +52,12 @@ def timed_calls(device: str) -> dict:
         "cifar10_inference": dict(function="predict", args=_model_then(_images(BATCH), device),
                                   module=HELPER, check=_logits_of_batch, device=device,
                                   timed_against="self"),  # the student's own model, untimed
-        "cifar10_train_step": dict(function="train_one_batch",
+        # Every step starts from the same state, so a timed step can be checked against an
+        # untimed one on its batch (the logits before and after it).
+        "cifar10_train_step": dict(function="train_step",
                                    args=_model_then(_images(BATCH), labels, device),
-                                   module=HELPER, check=_losses, device=device,
-                                   timed_against=None),  # each step changes the model
+                                   module=HELPER, check=_logits_around_step, device=device,
+                                   timed_against="self"),
     }
 
 
