@@ -57,13 +57,15 @@ def main() -> None:
         try:
             for part in args.parts:
                 times: dict = {"before": [], "after": []}
+                scores: dict = {"before": set(), "after": set()}
                 for _ in range(args.runs):
                     for side, tree in (("before", before), ("after", HERE)):
                         seconds, score = grade_seconds(tree, part)
-                        times[side].append(seconds)
+                        times[side].append(round(seconds, 1))
+                        scores[side].add(round(score, 2))
                 old, new = statistics.median(times["before"]), statistics.median(times["after"])
                 print(f"{part}: before {old:.1f} s, after {new:.1f} s (medians of {args.runs}; "
-                      f"runs {times}), change {100 * (new / old - 1):+.0f}%")
+                      f"runs {times}; scores {scores}), change {100 * (new / old - 1):+.0f}%")
         finally:
             subprocess.run(["git", "-C", str(HERE), "worktree", "remove", "--force", str(before)],
                            capture_output=True)

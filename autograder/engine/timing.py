@@ -108,7 +108,7 @@ class MeasurementPlan:
     near_threshold: float = _key(0.15, "The ratio's confidence interval must clear every tier's "
                                        "bound by this fraction to settle the tier; else it is "
                                        "re-measured.")
-    checked_runs: int = _key(4, "Timed runs whose results are checked after the verdict, chosen "
+    checked_runs: int = _key(3, "Timed runs whose results are checked after the verdict, chosen "
                                 "at random by a secret (the last run is checked as well).")
     arena_mb: int = _key(64, "Most MiB of inputs and results a timed request may hold for each "
                              "side (it caps the repeats of a request).")
