@@ -90,15 +90,16 @@ CLIPS_X_IN_PLACE = Replace(L, "    return np.maximum(x, 0, out=np.empty_like(x))
 # The old purity checks trusted these fields of the reply: the arguments after the call (sent
 # back here as they came in) and the views the child found (none, here).
 FORGE_REPLY = """
+import copy
 import numpy as np
 import _grader_runtime.server as _server
 from _grader_runtime import protocol as _protocol
 _honest_call = _server.Server.call
 
 def _call(self, header, buffers, out):
+    before = copy.deepcopy(_protocol.decode(header["args"], list(buffers), self.resolve))
     reply = _honest_call(self, header, buffers, out)
     if "args_after" in reply:
-        before = _protocol.decode(header["args"], buffers, self.resolve)
         reply["args_after"] = [_protocol.encode(a, out) if isinstance(a, (np.ndarray, dict, list))
                                else None for a in before]
         reply["aliases"] = []
