@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader
 
 from autograder.config import load_config
 from autograder.suites.cifar10 import sandbox_helpers
-from autograder.suites.cifar10.test_model import measure_accuracy
+from autograder.suites.cifar10.test_model import predictions
 from reference import cifar10
 from reference.cifar10_data import CIFAR10_LABELS, find_data_dir, load_cifar10
 from reference.cifar10_loader import make_loader
@@ -107,30 +107,29 @@ def main(data_dir: str | Path | None = None, out_dir: str | Path = "out", epochs
 
 
 class GradedAccuracy:
-    """Test accuracy exactly as the cifar10 suite measures it: the suite's own sandbox-side
-    ``predict`` (uint8 images scaled to [0, 1], float32, eval mode) and its ``measure_accuracy``,
-    on the first ``eval_images`` test images in batches of ``batch_size`` (autograder/grading.toml);
-    the weights reloaded by the suite's ``load_weights`` (``torch.load(weights_only=True)``).
-    Each measurement keeps its predicted classes, for the confusion matrix."""
+    """Test accuracy as the cifar10 suite measures it: the suite's own sandbox-side ``predict``
+    (uint8 images scaled to [0, 1], float32, eval mode) and its ``predictions`` (the images in a
+    shuffled order, in batches of up to ``batch_size``), on the first ``eval_images`` test images
+    (autograder/grading.toml; the suite's tiers use the private share of them); the weights
+    reloaded by the suite's ``load_weights`` (``torch.load(weights_only=True)``). Each
+    measurement keeps its predicted classes, for the confusion matrix."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
         self.settings = load_config().cifar10
         self.images = images[:self.settings.eval_images]
         self.labels = labels[:self.settings.eval_images]
-        self.predictions: list = []
+        self.predicted = np.zeros(0, dtype=np.int64)
 
     def predict(self, model: torch.nn.Module, images: np.ndarray, device: str) -> np.ndarray:
-        logits = sandbox_helpers.predict(model, images, device)
-        self.predictions.append(logits.argmax(axis=1))
-        return logits
+        return sandbox_helpers.predict(model, images, device)
 
     def measure(self, model: torch.nn.Module, device: str) -> float:
         """Accuracy of ``model`` now; a model in training goes back to training mode after."""
         was_training = model.training
-        self.predictions = []
         try:
-            return measure_accuracy(self, model, self.images, self.labels, self.settings.batch_size,
-                                    device)
+            self.predicted = predictions(self, model, self.images, self.settings.batch_size,
+                                         device, np.random.default_rng(0))
+            return float((self.predicted == self.labels).mean())
         finally:
             model.train(was_training)
 
@@ -142,8 +141,7 @@ class GradedAccuracy:
     def confusion(self) -> np.ndarray:
         """(10, 10) counts of the last measurement; row = true class, column = predicted class."""
         k = len(CIFAR10_LABELS)
-        predictions = np.concatenate(self.predictions)
-        return np.bincount(self.labels * k + predictions, minlength=k * k).reshape(k, k)
+        return np.bincount(self.labels * k + self.predicted, minlength=k * k).reshape(k, k)
 
 
 def _progress() -> Progress:
