@@ -184,9 +184,12 @@ SELF_TEST_HELP = "Skip grading the reference through the package (it must get fu
               help="setup.sh downloads CIFAR-10 into /autograder/data when Gradescope builds the image.")
 @click.option("--with-cuda-torch", is_flag=True, help="setup.sh installs the CUDA torch build (default: CPU).")
 @click.option("--torch-version", help="torch version setup.sh pins (default: the one installed here).")
+@click.option("--thresholds", type=EXISTING_FILE,
+              help="Speed tiers for the grading machine (see `grade calibrate`), put in the zip.")
 @click.option("--no-self-test", is_flag=True, help=SELF_TEST_HELP)
 def gradescope(output: Path, parts: tuple, cifar10_dir: Path | None, with_cifar_data: bool,
-               with_cuda_torch: bool, torch_version: str | None, no_self_test: bool) -> None:
+               with_cuda_torch: bool, torch_version: str | None, thresholds: Path | None,
+               no_self_test: bool) -> None:
     """Build the autograder.zip to upload on Gradescope's "Configure Autograder" page, then grade
     the reference with it as Gradescope would (offline, set-up skipped)."""
     from autograder.package.gradescope import (GradescopeOptions, PackageError, build_gradescope_zip,
@@ -196,7 +199,8 @@ def gradescope(output: Path, parts: tuple, cifar10_dir: Path | None, with_cifar_
         raise CommandError("--with-cifar-data: the self-test cannot download CIFAR-10 as setup.sh "
                            "will; bundle it with --cifar-data DIR instead, or add --no-self-test")
     options = GradescopeOptions(parts=parts, cuda_torch=with_cuda_torch, cifar10_dir=cifar10_dir,
-                                download_cifar10=with_cifar_data, torch_version=torch_version)
+                                download_cifar10=with_cifar_data, torch_version=torch_version,
+                                thresholds=thresholds)
     try:
         names = build_gradescope_zip(output, options)
     except PackageError as exc:

@@ -6,6 +6,8 @@ the image, then for every submission copies ``run_autograder`` to /autograder an
 
 * ``setup.sh`` and ``run_autograder``, from ``templates/``: the same for every build;
 * ``package_settings.sh``: what this build chose (parts, torch build, CIFAR-10), read by both;
+* ``thresholds.toml`` with ``--thresholds``: speed tiers calibrated for the grading machine
+  (``grade calibrate``), passed to the grader with ``--thresholds``;
 * ``data/cifar-10-batches-py/test_batch`` with ``--cifar-data``: the one CIFAR-10 file grading
   reads, so that the cifar10 part is graded without any network (``--with-cifar-data`` instead
   has setup.sh download the data set when the image is built). A package with the cifar10 part
@@ -40,6 +42,7 @@ from autograder.examples import build_submission
 from autograder.package.selftest import (SHOWN_OUTPUT_LINES, Proof, SelfTestFailed, require_full_marks,
                                          unzip_with_modes)
 from autograder.run import PROJECT_ROOT, SUITES_DIR
+from autograder.thresholds import load_thresholds
 from reference.cifar10_data import BATCHES_DIRNAME, CIFAR10DataError, find_data_dir, load_cifar10
 
 TEMPLATES = Path(__file__).with_name("templates")
@@ -50,6 +53,7 @@ SKIPPED_FOLDERS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 CIFAR10_PART = "cifar10"
 BUNDLED_TEST_BATCH = f"data/{BATCHES_DIRNAME}/test_batch"  # run_autograder: --data-dir source/data
+BUNDLED_THRESHOLDS = "thresholds.toml"  # run_autograder: --thresholds source/thresholds.toml
 # A fixed timestamp makes two builds of the same tree byte-identical, so they can be compared.
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
 
@@ -65,6 +69,7 @@ class GradescopeOptions:
     cifar10_dir: Path | None = None  # CIFAR-10 here: its test batch goes into the zip
     download_cifar10: bool = False  # setup.sh downloads CIFAR-10 (the image build has internet)
     torch_version: str | None = None  # None: the version installed here
+    thresholds: Path | None = None  # a thresholds file laid over autograder/thresholds.toml
 
 
 def build_gradescope_zip(output: Path, options: GradescopeOptions = GradescopeOptions()) -> list:
@@ -76,6 +81,9 @@ def build_gradescope_zip(output: Path, options: GradescopeOptions = GradescopeOp
     cifar10_data = _cifar10_data(parts, options)
     if cifar10_data == "bundled":
         members[BUNDLED_TEST_BATCH] = (_test_batch(options.cifar10_dir).read_bytes(), 0o644)
+    if options.thresholds is not None:
+        load_thresholds(options.thresholds)  # refuse a bad file now, not at every submission
+        members[BUNDLED_THRESHOLDS] = (Path(options.thresholds).read_bytes(), 0o644)
     members["package_settings.sh"] = (_settings(parts, cifar10_data, options).encode(), 0o644)
     members["requirements.txt"] = (_requirements().encode(), 0o644)
     for name in PROJECT_FILES:
@@ -103,6 +111,7 @@ def _settings(parts: list, cifar10_data: str, options: GradescopeOptions) -> str
         "TORCH_REQUIREMENT": f"torch=={options.torch_version or _installed_torch()}",
         "TORCH_INDEX_URL": "" if options.cuda_torch else CPU_TORCH_INDEX,
         "CIFAR10_DATA": cifar10_data,
+        "GRADE_THRESHOLDS": BUNDLED_THRESHOLDS if options.thresholds is not None else "",
     }
     lines = ["# Written by `grade package gradescope`; read by setup.sh and run_autograder."]
     lines += [f"{key}={shlex.quote(value)}" for key, value in values.items()]
