@@ -25,7 +25,7 @@ def test_set(grading_options, settings):  # without cifar10.py fails on that, ne
     """
     explicit = getattr(grading_options, "data_dir", None) or settings.data_dir or None
     try:
-        images, labels = load_cifar10(find_data_dir(explicit), "test")
+        images, labels = load_cifar10(find_data_dir(explicit, "test"), "test")
     except CIFAR10DataError as exc:
         raise RuntimeError(f"grader set-up: CIFAR-10 test data unavailable: {exc}") from None
     return images[:settings.eval_images], labels[:settings.eval_images]
