@@ -161,7 +161,11 @@ def _remove_stale(parents) -> None:
         for child in parent.glob(f"{PREFIX}*-*"):
             pid = child.name[len(PREFIX):].split("-")[0]
             if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                for task in (child / "cgroup.procs").read_text().split():
+                try:
+                    tasks = (child / "cgroup.procs").read_text().split()
+                except FileNotFoundError:  # another grader starting at the same time removed it
+                    continue
+                for task in tasks:
                     _try(lambda: os.kill(int(task), signal.SIGKILL))
                 _try(lambda: _remove(child))
 
