@@ -81,6 +81,7 @@ class Arena:
             offset = _aligned(offset + self.outputs[-1][1].nbytes)
         self.slot_bytes = max(offset, 64)
         self.capacity = max(1, max_bytes // self.slot_bytes)
+        self._pool = None  # drawn at the first fill (it needs the secret generator)
         self.path = Path(folder) / f"arena-{secrets.token_hex(8)}"
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
@@ -93,8 +94,10 @@ class Arena:
 
     def fill(self, rng: np.random.Generator, repeat: int) -> None:
         """A fresh input in each of the first ``repeat`` slots, NaN (or zero) in their outputs."""
+        if self._pool is None:
+            self._pool = _random_values(self.template.dtype, 2 * self.template.size, rng)
         for run in range(repeat):
-            _fill_random(self._view(run, self.input), rng)
+            _fill_from_pool(self._view(run, self.input).reshape(-1), self._pool, rng)
             for _, slot in self.outputs:
                 self._view(run, slot)[...] = np.nan if slot.dtype.kind == "f" else 0
 
@@ -127,15 +130,25 @@ def _aligned(offset: int) -> int:
     return (offset + 63) // 64 * 64
 
 
-def _fill_random(view: np.ndarray, rng: np.random.Generator) -> None:
-    """Fresh values in place: uint8 images anywhere in [0, 255], floats standard normal (drawn
-    straight into the arena where numpy can, as for float32 and float64)."""
-    if view.dtype == _IMAGE_DTYPE:
-        view[...] = rng.integers(0, 256, size=view.shape, dtype=np.uint8)
-    elif view.dtype in (np.float32, np.float64):
-        rng.standard_normal(out=view, dtype=view.dtype)
-    else:
-        view[...] = rng.standard_normal(view.shape)
+def _random_values(dtype: np.dtype, count: int, rng: np.random.Generator) -> np.ndarray:
+    """uint8 images anywhere in [0, 255]; floats standard normal."""
+    if dtype == _IMAGE_DTYPE:
+        return rng.integers(0, 256, size=count, dtype=np.uint8)
+    return rng.standard_normal(count).astype(dtype)
+
+
+def _fill_from_pool(flat: np.ndarray, pool: np.ndarray, rng: np.random.Generator) -> None:
+    """A whole new input at the cost of a copy: a window of the secret pool at a random offset,
+    every element then changed by a random affine map (floats: a scale of either sign and a
+    shift; images: a random non-zero byte XORed in). Drawing fresh values for every element
+    costs several times the timed work of a fast function."""
+    window = pool[int(rng.integers(len(pool) - flat.size + 1)):][:flat.size]
+    if flat.dtype == _IMAGE_DTYPE:
+        np.bitwise_xor(window, np.uint8(rng.integers(1, 256)), out=flat)
+        return
+    scale = rng.uniform(0.5, 2.0) * rng.choice((-1.0, 1.0))
+    np.multiply(window, flat.dtype.type(scale), out=flat)
+    flat += flat.dtype.type(rng.standard_normal())
 
 
 def with_outputs(value, outputs: list):
