@@ -12,13 +12,12 @@ from rich.table import Table
 
 def print_report(console: Console, scores: list, triage: dict, seconds: float) -> None:
     table = Table(title=f"Mutation score ({seconds:.0f} s)")
-    for column in ("part", "mutants", "killed", "equivalent", "survivors untriaged", "score"):
+    for column in ("part", "mutants", "killed", "equivalent", "survivors to kill", "score"):
         table.add_column(column)
     for part in scores:
-        untriaged = [v for v in part.survivors if v.mutant.id not in triage]
         table.add_row(part.part, str(len(part.verdicts)), str(sum(v.killed for v in part.verdicts)),
                       str(sum(v.mutant.id in part.equivalent for v in part.verdicts)),
-                      str(len(untriaged)), f"{part.score:.1%}")
+                      str(len(part.unexplained)), f"{part.score:.1%}")
     console.print(table)
     for part in scores:
         for verdict in part.survivors:
@@ -26,7 +25,7 @@ def print_report(console: Console, scores: list, triage: dict, seconds: float) -
             console.print(f"[bold]survivor {mutant.id}[/bold] ({mutant.operator}: {mutant.description}); "
                           f"passed all {len(verdict.passed)} tests of {part.part}; "
                           f"triage: {triage.get(mutant.id, 'none')}")
-            if mutant.id not in triage:
+            if mutant.id not in part.equivalent:
                 console.print(Syntax(mutant.diff(), "diff"))
 
 
@@ -34,7 +33,7 @@ def report_data(scores: list, triage: dict, seconds: float) -> dict:
     return {"seconds": round(seconds, 1), "parts": [{
         "part": part.part, "mutants": len(part.verdicts), "score": part.score,
         "killed": sum(v.killed for v in part.verdicts),
-        "verdicts": [{"id": v.mutant.id, "operator": v.mutant.operator,
+        "verdicts": [{"id": v.mutant.id, "operator": v.mutant.operator, "line": v.mutant.line,
                       "description": v.mutant.description, "killed": v.killed,
                       "score": v.score, "max_score": v.max_score, "failed_tests": list(v.failed),
                       **({} if v.killed else {"diff": v.mutant.diff(), "passed_tests": list(v.passed),

@@ -46,6 +46,11 @@ class PartScore:
         return [v for v in self.verdicts if not v.killed]
 
     @property
+    def unexplained(self) -> list:
+        """Survivors not triaged as equivalent: each needs a test (or a reason)."""
+        return [v for v in self.survivors if v.mutant.id not in self.equivalent]
+
+    @property
     def countable(self) -> int:
         return sum(1 for v in self.verdicts if v.mutant.id not in self.equivalent)
 

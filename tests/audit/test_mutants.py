@@ -5,7 +5,7 @@ import pytest
 
 from autograder.audit.misconceptions import MISCONCEPTIONS, Misconception
 from autograder.audit.mutants import mutants_of
-from autograder.audit.runner import audited_parts, load_triage, part_mutants
+from autograder.audit.runner import PartScore, Verdict, audited_parts, load_triage, part_mutants
 from autograder.config import load_config
 from autograder.examples import REFERENCE_DIR
 
@@ -60,3 +60,11 @@ def test_sampling_is_seeded():
 def test_triage_verdicts_are_equivalent_or_test():
     for mutant_id, verdict in load_triage().items():
         assert verdict.startswith(("equivalent: ", "test: ")), mutant_id
+
+
+def test_the_score_leaves_out_equivalent_mutants():
+    first, second, third = part_mutants(PARTS[0])[:3]
+    verdicts = (Verdict(first, 1.0, 1.0, (), ("t",)), Verdict(second, 0.5, 1.0, ("t",), ()),
+                Verdict(third, 1.0, 1.0, (), ("t",)))
+    score = PartScore(PARTS[0].name, verdicts, {first.id: "equivalent: why"})
+    assert score.score == 0.5 and [v.mutant for v in score.unexplained] == [third]
