@@ -176,7 +176,7 @@ def test_pool_does_not_modify_inputs(layers, cases):
 
 @pytest.mark.weight(1)
 @pytest.mark.hint("raise ValueError when the window does not fit (PH > H, or H - PH not divisible "
-                  "by S; the same for W), for a stride below 1 and for a non-float x")
+                  "by S; the same for W), for a window size or stride below 1 and for a non-float x")
 def test_pool_invalid_inputs(layers, cases):
     """max and avg pooling: ValueError for a window that does not fit and other bad inputs"""
     for kind in ("max", "avg"):
@@ -186,6 +186,8 @@ def test_pool_invalid_inputs(layers, cases):
              random_array((1, 1, 5, 5), SEED + 600), _param(2, 2, 2)),
             ("window 6x6 larger than the 5x5 input", random_array((1, 1, 5, 5), SEED + 601), _param(6, 6, 1)),
             ("stride 0", random_array((1, 1, 4, 4), SEED + 602), _param(2, 2, 0)),
+            ("pool height 0", random_array((1, 1, 4, 4), SEED + 603), _param(0, 2, 2)),
+            ("pool width 0", random_array((1, 1, 4, 4), SEED + 604), _param(2, 0, 2)),
             ("integer x", np.arange(16).reshape(1, 1, 4, 4), _param(2, 2, 2)),
         ]:
             cases.run(f"{kind} pool, {label}: {describe_pool(x.shape, pool_param, x.dtype)}",
