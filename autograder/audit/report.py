@@ -12,14 +12,17 @@ from rich.table import Table
 
 def print_report(console: Console, scores: list, triage: dict, seconds: float) -> None:
     table = Table(title=f"Mutation score ({seconds:.0f} s)")
-    for column in ("part", "mutants", "killed", "equivalent", "survivors to kill", "score"):
+    for column in ("part", "mutants", "killed", "equivalent", "survivors to kill", "grader errors",
+                   "score"):
         table.add_column(column)
     for part in scores:
         table.add_row(part.part, str(len(part.verdicts)), str(sum(v.killed for v in part.verdicts)),
                       str(sum(v.mutant.id in part.equivalent for v in part.verdicts)),
-                      str(len(part.unexplained)), f"{part.score:.1%}")
+                      str(len(part.unexplained)), str(len(part.errors)), f"{part.score:.1%}")
     console.print(table)
     for part in scores:
+        for verdict in part.errors:
+            console.print(f"[red]grader error[/red] on {verdict.mutant.id}: {verdict.error}")
         for verdict in part.survivors:
             mutant = verdict.mutant
             console.print(f"[bold]survivor {mutant.id}[/bold] ({mutant.operator}: {mutant.description}); "
@@ -36,6 +39,7 @@ def report_data(scores: list, triage: dict, seconds: float) -> dict:
         "verdicts": [{"id": v.mutant.id, "operator": v.mutant.operator, "line": v.mutant.line,
                       "description": v.mutant.description, "killed": v.killed,
                       "score": v.score, "max_score": v.max_score, "failed_tests": list(v.failed),
+                      "error": v.error,
                       **({} if v.killed else {"diff": v.mutant.diff(), "passed_tests": list(v.passed),
                                               "triage": triage.get(v.mutant.id)})}
                      for v in part.verdicts]} for part in scores]}
@@ -49,7 +53,7 @@ def write_report(path: Path, scores: list, triage: dict, seconds: float) -> None
     lines = [f"# grade audit ({data['seconds']} s)", "", "| part | mutants | killed | score |", "|---|---|---|---|"]
     lines += [f"| {p['part']} | {p['mutants']} | {p['killed']} | {p['score']:.1%} |" for p in data["parts"]]
     for part in data["parts"]:
-        for verdict in (v for v in part["verdicts"] if not v["killed"]):
+        for verdict in (v for v in part["verdicts"] if not v["killed"] and not v["error"]):
             lines += ["", f"## {verdict['id']} ({part['part']}, {verdict['operator']})", "",
                       f"{verdict['description']}", "", f"Triage: {verdict['triage'] or 'none'}", "",
                       f"Passed: {', '.join(verdict['passed_tests'])}", "", "```diff", verdict["diff"].rstrip(), "```"]

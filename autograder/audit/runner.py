@@ -29,10 +29,11 @@ class Verdict:
     max_score: float
     failed: tuple  # names of the tests that lost points
     passed: tuple
+    error: str = ""  # the grader itself failed on this mutant: neither killed nor survived
 
     @property
     def killed(self) -> bool:
-        return self.score < self.max_score - FULL_MARKS_SLACK
+        return not self.error and self.score < self.max_score - FULL_MARKS_SLACK
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +44,11 @@ class PartScore:
 
     @property
     def survivors(self) -> list:
-        return [v for v in self.verdicts if not v.killed]
+        return [v for v in self.verdicts if not v.killed and not v.error]
+
+    @property
+    def errors(self) -> list:
+        return [v for v in self.verdicts if v.error]
 
     @property
     def unexplained(self) -> list:
@@ -52,7 +57,7 @@ class PartScore:
 
     @property
     def countable(self) -> int:
-        return sum(1 for v in self.verdicts if v.mutant.id not in self.equivalent)
+        return sum(1 for v in self.verdicts if v.mutant.id not in self.equivalent and not v.error)
 
     @property
     def score(self) -> float:
@@ -118,7 +123,10 @@ def grade_mutant(mutant: Mutant, config: GradingConfig) -> Verdict:
     with tempfile.TemporaryDirectory(prefix="grade-audit-") as tmp:
         folder = build_submission("reference", Path(tmp) / "submission")
         (folder / mutant.file).write_text(mutant.source)
-        result = grade_submission(folder, [mutant.part], config)
+        try:
+            result = grade_submission(folder, [mutant.part], config)
+        except Exception as exc:  # one broken grade must not lose the whole audit's work
+            return Verdict(mutant, 0.0, 0.0, (), (), error=f"{type(exc).__name__}: {exc}")
     lost = tuple(t.name for t in result.tests if t.score < t.max_score - FULL_MARKS_SLACK)
     kept = tuple(t.name for t in result.tests if t.name not in lost)
     return Verdict(mutant, result.score, result.max_score, lost, kept)

@@ -11,6 +11,6 @@ def test_sampled_mutants_are_killed_or_equivalent():
     config = load_config()
     scores = run_audit(audited_parts(config), config, WORKERS, SAMPLE, SEED)
     for part in scores:
-        assert len(part.verdicts) == SAMPLE
+        assert len(part.verdicts) == SAMPLE and not part.errors, [v.error for v in part.errors]
         unexplained = [f"{v.mutant.id}: {v.mutant.description}" for v in part.unexplained]
         assert not unexplained, f"{part.part}: survivors {unexplained} (grade audit --part {part.part})"
