@@ -8,8 +8,9 @@ import click
 
 from autograder.audit.command import command as audit_command
 from autograder.check import command as check_command
+from autograder.parts import part_names
 
-PARTS_HELP = "Grade only this part (repeatable): shapes, layers, fast_layers, cifar10."
+PARTS_HELP = f"Grade only this part (repeatable): {', '.join(part_names())}."
 
 
 class CommandError(click.ClickException):
@@ -135,12 +136,13 @@ def demo(which: str, parts: tuple) -> None:
 
     config = load_config()
     parts = parts or tuple(config.parts)
-    if "cifar10" in parts:
+    needs_data = [p for p in parts if p in config.parts and config.parts[p].data]
+    if needs_data:
         try:
             cifar10_test_data(None, config)
         except GraderError:
-            parts = tuple(p for p in parts if p != "cifar10")
-            click.echo("Skipping the cifar10 part: no CIFAR-10 test data in $GRADE_CIFAR10_DIR or "
+            parts = tuple(p for p in parts if p not in needs_data)
+            click.echo(f"Skipping {', '.join(needs_data)}: no CIFAR-10 test data in $GRADE_CIFAR10_DIR or "
                        "./data (put torchvision's cifar-10-batches-py folder in ./data, or grade "
                        "with `grade run --data-dir DIR`).")
     with tempfile.TemporaryDirectory(prefix="grade-demo-") as tmp:

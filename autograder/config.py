@@ -1,13 +1,17 @@
 """Every grading setting, declared once with its type, default and description.
 
-Values come from ``autograder/grading.toml`` (shipped defaults, which instructors edit) and can be
-overridden by a TOML file of the same shape passed with ``--config``.
+What a part is (its files, contract, imports, limits and own settings) its
+``autograder/suites/<part>/part.toml`` declares; ``autograder/grading.toml`` (shipped, which
+instructors edit) and then a TOML file of the same shape passed with ``--config`` override points,
+visibility, limits, ``enabled`` and the part's settings. This module knows no part by name.
 """
 from __future__ import annotations
 
 import dataclasses
 import tomllib
 from pathlib import Path
+
+from autograder.parts import SUITES_DIR, declaration_files
 
 DEFAULT_CONFIG = Path(__file__).with_name("grading.toml")
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")
@@ -31,18 +35,31 @@ FRACTIONS = (lambda value: all(type(v) in (int, float) and 0 < v <= 1 for v in v
              "a list of fractions in (0, 1]")
 
 
+def _declared(default, description: str, check: tuple | None = None):
+    """A key only the part's own ``part.toml`` may set (what the part is, not how a course grades it)."""
+    return dataclasses.field(default=default, metadata={"description": description, "check": check,
+                                                        "declared_only": True})
+
+
 @dataclasses.dataclass(frozen=True)
 class PartConfig:
-    name: str = _key("", "Part name; its suite is autograder/suites/<name>/.")
-    files: tuple = _key((), "Files of the submission this part grades (for messages and the handout).")
-    points: float = _key(0.0, "Points for the whole part; tests share them by their weight markers.",
+    name: str = _declared("", "Part name: the folder autograder/suites/<name>/ holding part.toml.")
+    title: str = _declared("", "What the part asks of students, in a few words.")
+    order: int = _declared(0, "Place of the part in reports and the handout (smallest first).")
+    files: tuple = _declared((), "Files of the submission this part grades (for messages and the handout).")
+    contract: tuple = _declared((), "(module, its public functions) pairs, from a table module -> "
+                              "the functions its stub and its reference define.")
+    data: str = _declared("", "Data set the part's suite reads; empty: none.")
+    forbid_imports: tuple = _declared((), "Top-level packages student code may not import in this part.")
+    settings: object = _declared(None, "Settings of this part only (declared in its part.toml).")
+    enabled: bool = _key(True, "Whether the course grades this part at all.")
+    points: float = _key(0.0, "Points for the whole part; its tests share them by their weight markers.",
                          _at_least(0))
     visibility: str = _key("after_due_date", "Default Gradescope visibility of the part's tests.",
                            (lambda value: value in VISIBILITIES, f"one of {', '.join(VISIBILITIES)}"))
     timeout: float = _key(300.0, "Wall-clock budget in seconds for all student calls of the part.", POSITIVE)
     call_timeout: float = _key(30.0, "Wall-clock limit in seconds for one student call.", POSITIVE)
     memory_mb: int = _key(2048, "Address-space limit of the student process (RLIMIT_AS), MiB.", _at_least(64))
-    forbid_imports: tuple = _key((), "Top-level packages student code may not import in this part.")
     threads: int = _key(0, "BLAS/OpenMP/torch threads for student code; 0: use limits.threads.", _at_least(0))
 
 
@@ -63,43 +80,34 @@ class LimitsConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class Cifar10Config:
-    param_budget: int = _key(5_000_000, "Most parameters a student's CIFAR-10 model may have.", POSITIVE)
-    accuracy_tiers: tuple = _key((0.55, 0.65, 0.75, 0.85),
-                                 "Test accuracies that each earn an equal share of the accuracy points.",
-                                 FRACTIONS)
-    eval_images: int = _key(10_000, "Test images used for the accuracy (the first N of test_batch).", POSITIVE)
-    batch_size: int = _key(500, "Most images per inference call when measuring accuracy (each "
-                                "call's size is drawn at random, down to a quarter of it).", POSITIVE)
-    private_fraction: float = _key(0.5, "Share of the test images kept private: the accuracy "
-                                        "tiers use them; the leaderboard shows the others' accuracy.",
-                                   (lambda value: 0 <= value <= 1, "between 0 and 1"))
-    max_weights_mb: int = _key(100, "Largest cifar10.pt accepted, MiB.", POSITIVE)
-    train_check_seconds: float = _key(120.0, "Time limit for the check that train() lowers the loss.", POSITIVE)
-    data_dir: str = _key("", "Folder holding cifar-10-batches-py; empty: $GRADE_CIFAR10_DIR or ./data.")
-
-
-@dataclasses.dataclass(frozen=True)
 class GradingConfig:
-    parts: dict
+    parts: dict  # name -> PartConfig of every part the course grades, in the declarations' order
     limits: LimitsConfig
-    cifar10: Cifar10Config = Cifar10Config()
 
     @property
     def total_points(self) -> float:
         return sum(p.points for p in self.parts.values())
 
 
-SECTIONS = ("parts", "limits", "cifar10")
+SECTIONS = ("parts", "limits")
+CHECKS = {"positive": POSITIVE, "at_least_0": _at_least(0), "fractions": FRACTIONS,
+          "between_0_and_1": (lambda value: 0 <= value <= 1, "between 0 and 1")}
 
 
-def load_config(path: Path | None = None) -> GradingConfig:
-    """Shipped defaults, with the keys of ``path`` (if given) laid over them.
+def load_config(path: Path | None = None, suites_dir: Path = SUITES_DIR) -> GradingConfig:
+    """Every part as its ``part.toml`` declares it, with the shipped ``grading.toml`` and then
+    ``path`` (if given) laid over the declarations; parts with ``enabled = false`` left out.
 
     Raises ``ConfigError`` with a one-line message naming the file a bad key or value came from.
     """
-    parts: dict = {}  # part name -> key -> (value, the file that set it)
-    sections: dict = {"limits": {}, "cifar10": {}}  # likewise, per section
+    files = declaration_files(suites_dir)
+    declared = {name: dict(_read(file)) for name, file in files.items()}
+    setting_types = {name: _settings_type(name, data.pop("settings", {}), files[name])
+                     for name, data in declared.items()}
+    # part name -> key -> (value, the file that set it, how that file spells the key's table)
+    parts = {name: _entries(data, files[name], "") for name, data in declared.items()}
+    settings: dict = {name: {} for name in declared}
+    limits: dict = {}
     for file in [DEFAULT_CONFIG] + ([Path(path)] if path is not None else []):
         data = _read(file)
         unknown = sorted(set(data) - set(SECTIONS))
@@ -107,15 +115,44 @@ def load_config(path: Path | None = None) -> GradingConfig:
             raise ConfigError(f"{file}: [{unknown[0]}] is not a section; the sections are "
                               f"{', '.join(SECTIONS)}")
         for name in _table(data, "parts", file):
-            values = _table(data["parts"], name, file, where=f"parts.{name}")
-            parts.setdefault(name, {}).update((key, (value, file)) for key, value in values.items())
-        for section, table in sections.items():
-            table.update((key, (value, file)) for key, value in _table(data, section, file).items())
-    return GradingConfig(
-        parts={name: _build(PartConfig, values, f"parts.{name}", name=name)
-               for name, values in parts.items()},
-        limits=_build(LimitsConfig, sections["limits"], "limits"),
-        cifar10=_build(Cifar10Config, sections["cifar10"], "cifar10"))
+            if name not in declared:
+                raise ConfigError(f"{file}: parts.{name} is not a part (got [parts.{name}]); the parts "
+                                  f"are {', '.join(declared)}, each declared by {suites_dir}/<name>/part.toml")
+            values = dict(_table(data["parts"], name, file, where=f"parts.{name}"))
+            overrides = _table(values, "settings", file, where=f"parts.{name}.settings")
+            values.pop("settings", None)
+            settings[name].update(_entries(overrides, file, f"parts.{name}.settings."))
+            parts[name].update(_entries(values, file, f"parts.{name}."))
+        limits.update(_entries(_table(data, "limits", file), file, "limits."))
+    built = {name: _build(PartConfig, values, name=name,
+                          settings=_build(setting_types[name], settings[name]))
+             for name, values in parts.items()}
+    return GradingConfig(parts={name: part for name, part in built.items() if part.enabled},
+                         limits=_build(LimitsConfig, limits))
+
+
+def _entries(values: dict, file: Path, where: str) -> dict:
+    return {key: (value, file, where) for key, value in values.items()}
+
+
+def _settings_type(part: str, declarations: dict, file: Path) -> type:
+    """A frozen dataclass of the part's own settings, from the ``[settings.<key>]`` tables of its
+    declaration (``default``, ``description``, optional ``check``), so that a course's overrides
+    are checked like any other key."""
+    fields = []
+    for key, spec in _table({"settings": declarations}, "settings", file).items():
+        spec = _table(declarations, key, file, where=f"settings.{key}")
+        default, check = spec.get("default"), spec.get("check")
+        if type(default) not in (*KINDS, list) or not isinstance(spec.get("description"), str):
+            raise ConfigError(f"{file}: settings.{key} needs a default (a number, string, true/false "
+                              f"or list) and a description, got {spec!r}")
+        if check is not None and check not in CHECKS:
+            raise ConfigError(f"{file}: settings.{key}.check must be one of {', '.join(CHECKS)}, "
+                              f"got {check!r}")
+        default = tuple(default) if type(default) is list else default
+        meta = _key(default, spec["description"], CHECKS.get(check))
+        fields.append((key, type(default), meta))
+    return dataclasses.make_dataclass(f"{part}_settings", fields, frozen=True)
 
 
 def _read(file: Path) -> dict:
@@ -137,40 +174,46 @@ def _table(data: dict, key: str, file: Path, where: str | None = None) -> dict:
     return value
 
 
-KINDS = {tuple: "a list", float: "a number", int: "an integer", str: "a string"}
+KINDS = {tuple: "a list", float: "a number", int: "an integer", str: "a string", bool: "true or false"}
 
 
-def _build(cls, values: dict, where: str, **fixed):
-    """``cls`` from key -> (value, file), each value converted to its key's type and checked;
-    ``fixed`` are fields no file may set (a part's name is its table's)."""
+def _build(cls, values: dict, **fixed):
+    """``cls`` from key -> (value, file, table), each value converted to its key's type and
+    checked; ``fixed`` are fields no file may set (a part's name is its folder's). Keys a part
+    declares about itself may be set only by its own part.toml (whose table is "")."""
     fields = {f.name: f for f in dataclasses.fields(cls) if f.name not in fixed}
     converted = dict(fixed)
-    for key, (raw, file) in sorted(values.items()):
-        if key not in fields:
-            raise ConfigError(f"{file}: {where}.{key} is not a key (got {raw!r}); the keys are "
-                              f"{', '.join(fields)} (grade validate --keys)")
+    for key, (raw, file, where) in sorted(values.items()):
+        settable = [name for name, f in fields.items() if where == "" or not f.metadata.get("declared_only")]
+        if key not in settable:
+            raise ConfigError(f"{file}: {where}{key} is not a key (got {raw!r}); the keys are "
+                              f"{', '.join(settable)} (grade validate --keys)")
         default, check = fields[key].default, fields[key].metadata["check"]
         value = raw
         if isinstance(default, tuple) and type(raw) is list:
             value = tuple(raw)
         elif isinstance(default, float) and type(raw) is int:
             value = float(raw)
+        elif isinstance(default, tuple) and type(raw) is dict and all(  # a table of lists of names
+                type(v) is list and all(type(n) is str for n in v) for v in raw.values()):
+            value = tuple((k, tuple(v)) for k, v in raw.items())
         if type(value) is not type(default):
-            raise ConfigError(f"{file}: {where}.{key} must be {KINDS[type(default)]}, got {raw!r}")
+            raise ConfigError(f"{file}: {where}{key} must be {KINDS[type(default)]}, got {raw!r}")
         if check and not check[0](value):
-            raise ConfigError(f"{file}: {where}.{key} must be {check[1]}, got {raw!r}")
+            raise ConfigError(f"{file}: {where}{key} must be {check[1]}, got {raw!r}")
         converted[key] = value
     return cls(**converted)
 
 
 def describe_keys() -> list:
-    """(section, key, type, default, description) of every key a file may set, for documentation
-    and ``grade validate --keys`` (a part's name is its table's, so it is not one)."""
+    """(section, key, type, default, description) of every key a course's file may set, for
+    documentation and ``grade validate --keys`` (what a part is, its part.toml says)."""
+    tables = [("parts.<name>", PartConfig), ("limits", LimitsConfig)]
+    tables += [(f"parts.{name}.settings", type(part.settings)) for name, part in load_config().parts.items()]
     rows = []
-    for section, cls in (("parts.<name>", PartConfig), ("limits", LimitsConfig),
-                         ("cifar10", Cifar10Config)):
+    for section, cls in tables:
         for f in dataclasses.fields(cls):
-            if cls is PartConfig and f.name == "name":
+            if f.metadata.get("declared_only"):
                 continue
             check = f.metadata["check"]
             description = f.metadata["description"] + (f" Must be {check[1]}." if check else "")

@@ -5,10 +5,10 @@ import shutil
 from pathlib import Path
 
 import reference
+from autograder.config import load_config
 
 REFERENCE_DIR = Path(reference.__file__).resolve().parent
 HANDOUT_DIR = REFERENCE_DIR.parent / "assignments"
-STUDENT_FILES = ("shapes.py", "layers.py", "fast_layers.py", "cifar10.py", "cifar10.pt")
 
 
 def build_submission(which: str, dest: Path) -> Path:
@@ -16,7 +16,7 @@ def build_submission(which: str, dest: Path) -> Path:
     source = {"reference": REFERENCE_DIR, "handout": HANDOUT_DIR}[which]
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=False)
-    for name in STUDENT_FILES:
+    for name in (f for part in load_config().parts.values() for f in part.files):
         if (source / name).is_file():
             shutil.copyfile(source / name, dest / name)
     return dest

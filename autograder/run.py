@@ -17,6 +17,7 @@ from typing import Callable
 import autograder
 from autograder.config import GradingConfig, PartConfig, load_config
 from autograder.engine.plugin import GradingPlugin
+from autograder.parts import SUITES_DIR
 from autograder.engine.proxy import Session
 from autograder.engine.memory import memory_limit_mb, oom_kill_count, oom_kills_since
 from autograder.engine.notebook_submission import stub_functions
@@ -28,7 +29,6 @@ from autograder.thresholds import load_thresholds
 from reference.cifar10_data import CIFAR10DataError, find_data_dir
 
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
-SUITES_DIR = PACKAGE_DIR / "suites"
 HANDOUT_DIR = PACKAGE_DIR.parent / "assignments"
 PROJECT_ROOT = PACKAGE_DIR.parent
 REFERENCE_DIR = PROJECT_ROOT / "reference"
@@ -137,17 +137,23 @@ class _PartBudget:
 
 def cifar10_test_data(data_dir: str | None, config: GradingConfig) -> Path:
     """The folder the cifar10 suite reads the test set from: ``data_dir`` (``--data-dir``), else
-    the config's ``cifar10.data_dir``, else $GRADE_CIFAR10_DIR, else ./data.
+    the config's ``parts.cifar10.settings.data_dir``, else $GRADE_CIFAR10_DIR, else ./data.
 
     Raises ``GraderError`` in one line naming what was given and what is missing.
     """
-    explicit = data_dir or config.cifar10.data_dir or None
+    explicit = data_dir or _configured_data_dir(config) or None
     try:
         return find_data_dir(explicit, "test")
     except CIFAR10DataError as exc:
         given = f"--data-dir {data_dir}: " if data_dir else \
-            f"cifar10.data_dir = {explicit!r}: " if explicit else ""
+            f"parts.cifar10.settings.data_dir = {explicit!r}: " if explicit else ""
         raise GraderError(f"{given}{exc} Or grade without the cifar10 part (--part).") from None
+
+
+def _configured_data_dir(config: GradingConfig) -> str:
+    """The data folder the course's configuration names (a part's ``data_dir`` setting), or ""."""
+    return next((p.settings.data_dir for p in config.parts.values()
+                 if getattr(p.settings, "data_dir", "")), "")
 
 
 def _check_data(selected: list, root: Path | None, options: RunOptions, config: GradingConfig) -> None:
@@ -187,7 +193,7 @@ def _hidden_paths(source: Path, options: RunOptions, config: GradingConfig) -> t
     place the CIFAR-10 test labels may be read from."""
     is_checkout = (PROJECT_ROOT / "pyproject.toml").exists()
     paths = [PROJECT_ROOT] if is_checkout else [PACKAGE_DIR, PROJECT_ROOT / "reference"]
-    data_dirs = [options.data_dir, config.cifar10.data_dir, os.environ.get("GRADE_CIFAR10_DIR"), "data"]
+    data_dirs = [options.data_dir, _configured_data_dir(config), os.environ.get("GRADE_CIFAR10_DIR"), "data"]
     paths += [Path(d).resolve() for d in data_dirs if d and Path(d).exists()]
     parent = source.resolve().parent
     if parent != Path("/"):

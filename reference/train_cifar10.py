@@ -115,7 +115,7 @@ class GradedAccuracy:
     measurement keeps its predicted classes, for the confusion matrix."""
 
     def __init__(self, images: np.ndarray, labels: np.ndarray) -> None:
-        self.settings = load_config().cifar10
+        self.settings = load_config().parts["cifar10"].settings
         self.images = images[:self.settings.eval_images]
         self.labels = labels[:self.settings.eval_images]
         self.predicted = np.zeros(0, dtype=np.int64)

@@ -9,7 +9,9 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from autograder.config import load_config
 from autograder.examples import build_submission
+from autograder.parts import SUITES_DIR, part_names
 from cli import main
 
 SCHEMA = json.loads((Path(__file__).parent / "schemas" / "gradescope_results.schema.json").read_text())
@@ -78,8 +80,9 @@ def test_unknown_part_is_a_usage_error(reference):
 def test_validate_prints_points_adding_up():
     result = invoke("validate")
     assert result.exit_code == 0, result.output
-    assert "Total: 100 points" in result.output
-    assert "shapes: 15 points" in result.output
+    parts = load_config().parts.values()
+    assert f"Total: {sum(p.points for p in parts):g} points" in result.output
+    assert all(f"{p.name}: {p.points:g} points" in result.output for p in parts)
 
 
 # --- bad input: one line naming the file, the key and the value; exit code 2; no traceback -------
@@ -90,8 +93,13 @@ CONFIGS = {  # name -> (TOML text, the message after "<file>: ")
     "broken TOML": ("[parts.layers\npoints = 5\n", "not valid TOML: Expected ']' at the end of a table "
                                                    "declaration (at line 1, column 14)"),
     "unknown key": ("[parts.layers]\npointz = 5\n",
-                    "parts.layers.pointz is not a key (got 5); the keys are files, points, visibility, "
-                    "timeout, call_timeout, memory_mb, forbid_imports, threads (grade validate --keys)"),
+                    "parts.layers.pointz is not a key (got 5); the keys are enabled, points, visibility, "
+                    "timeout, call_timeout, memory_mb, threads (grade validate --keys)"),
+    "a key the part declares": ("[parts.layers]\nfiles = []\n", "parts.layers.files is not a key (got []); "
+                                "the keys are enabled, points, visibility, timeout, call_timeout, "
+                                "memory_mb, threads (grade validate --keys)"),
+    "not a part": ("[parts.nope]\npoints = 5\n", "parts.nope is not a part (got [parts.nope]); the parts are "
+                   f"{', '.join(part_names())}, each declared by {SUITES_DIR}/<name>/part.toml"),
     "wrong type": ("[limits]\nthreads = \"two\"\n", "limits.threads must be an integer, got 'two'"),
 }
 
@@ -140,7 +148,7 @@ def test_missing_config_file(command, reference, tmp_path):
 
 
 def test_every_key_validate_lists_is_one_a_config_may_set(tmp_path):
-    from autograder.config import describe_keys, load_config
+    from autograder.config import describe_keys
 
     listed = invoke("validate", "--keys").output.splitlines()
     rows = describe_keys()
@@ -151,7 +159,7 @@ def test_every_key_validate_lists_is_one_a_config_may_set(tmp_path):
         tables.setdefault(section.replace("<name>", "layers"), []).append(f"{key} = {json.dumps(value)}")
     config = tmp_path / "every-key.toml"
     config.write_text("".join(f"[{table}]\n" + "\n".join(keys) + "\n" for table, keys in tables.items()))
-    assert load_config(config).parts["layers"].files == ()
+    assert load_config(config).parts["layers"].points == 0
 
 
 def test_bad_thresholds_file(reference, tmp_path):
@@ -212,7 +220,6 @@ def test_train_reference_on_the_base_install_prints_the_graders_accuracy_once(tm
 
     import numpy as np
 
-    from autograder.config import load_config
     from autograder.suites.cifar10 import sandbox_helpers
     from autograder.suites.cifar10.test_model import predictions
     from reference import cifar10
@@ -233,7 +240,8 @@ def test_train_reference_on_the_base_install_prints_the_graders_accuracy_once(tm
     model = cifar10.build_model()
     sandbox_helpers.load_weights(model, str(tmp_path / "out" / "cifar10.pt"), 100)
     images, labels = load_cifar10(data, "test")
-    measured = float((predictions(sandbox_helpers, model, images, load_config().cifar10.batch_size, "cpu",
+    batch_size = load_config().parts["cifar10"].settings.batch_size
+    measured = float((predictions(sandbox_helpers, model, images, batch_size, "cpu",
                                   np.random.default_rng(0)) == labels).mean())
     assert float(accuracies[0]) == round(100 * measured, 2)
     assert np.isfinite(measured)

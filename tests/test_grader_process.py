@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+from autograder.parts import part_names
+
 GRADE_ALL_PARTS = textwrap.dedent("""
     import sys, tempfile
     from pathlib import Path
@@ -30,6 +32,6 @@ def test_grading_every_part_keeps_torch_out_of_the_grader():
                          timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     lines = dict(line.partition(": ")[::2] for line in run.stdout.splitlines())
-    assert lines["parts"] == "['cifar10', 'fast_layers', 'layers', 'shapes']"
+    assert lines["parts"] == str(sorted(part_names()))
     assert lines["grader errors"] == "[]"
     assert lines["torch modules"] == "[]", run.stdout

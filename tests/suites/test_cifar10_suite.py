@@ -32,8 +32,8 @@ def config(tmp_path_factory):
     # Tiers a two-epoch model reaches on the synthetic set with a wide margin (it gets ~75%). The
     # training check's time limit is not what these tests check: a busy 2-core machine took
     # 143 s for its three epochs.
-    path.write_text("[cifar10]\neval_images = 100\nbatch_size = 50\naccuracy_tiers = [0.2, 0.4, 0.55]\n"
-                    "train_check_seconds = 600\n")
+    path.write_text("[parts.cifar10.settings]\neval_images = 100\nbatch_size = 50\n"
+                    "accuracy_tiers = [0.2, 0.4, 0.55]\ntrain_check_seconds = 600\n")
     return load_config(path)
 
 

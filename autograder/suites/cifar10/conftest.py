@@ -19,7 +19,7 @@ def model_runner(submission):
 
 @pytest.fixture(scope="session")
 def settings(grading_config):
-    return grading_config.cifar10
+    return grading_config.parts["cifar10"].settings
 
 
 @pytest.fixture(scope="session")
