@@ -40,18 +40,25 @@ def check_backward(student_forward, student_backward, args: tuple, dout: np.ndar
     """``checks.check_backward``, naming the misconception wrong gradients match."""
     recorder = _Recorder(student_backward)
 
-    def mutant_grads(module) -> tuple:
-        _, cache = getattr(module, student_forward.name)(*_copies(args))
-        grads = getattr(module, student_backward.name)(np.copy(dout), cache)
-        return tuple(grads) if len(expected) > 1 else (grads,)
-
     def student_grads() -> tuple:
         value = recorder.value
         return tuple(value) if len(expected) > 1 and isinstance(value, (tuple, list)) else (value,)
 
-    with _naming(lambda: misconception_of(mutant_grads, student_grads(), tuple(expected.values()),
-                                          student_backward.name)):
+    with naming_backward(student_forward.name, student_backward.name, args, dout, student_grads,
+                         tuple(expected.values())):
         checks.check_backward(student_forward, recorder, args, dout, expected, tol, scaled, dtype)
+
+
+def naming_backward(forward: str, backward: str, args: tuple, dout: np.ndarray,
+                    got: Callable[[], tuple], expected: tuple):
+    """A context in which a failed check (AssertionError) of the gradients ``got()`` names the
+    misconception they match: for checks other than ``check_backward`` (max-pool ties)."""
+    def mutant_grads(module) -> tuple:
+        _, cache = getattr(module, forward)(*_copies(args))
+        grads = getattr(module, backward)(np.copy(dout), cache)
+        return tuple(grads) if len(expected) > 1 else (grads,)
+
+    return _naming(lambda: misconception_of(mutant_grads, got(), expected, backward))
 
 
 def misconception_of(run: Callable[[types.ModuleType], tuple], got: tuple, expected: tuple,

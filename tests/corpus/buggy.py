@@ -174,7 +174,8 @@ BUGGY = [
                       "            routed = np.zeros(window.shape, dtype=dx.dtype)\n"
                       "            np.put_along_axis(routed, winner, dout[:, :, i, j][:, :, None], axis=2)\n",
                    "            routed = (window == window.max(axis=2, keepdims=True)) * dout[:, :, i, j][:, :, None]\n"),
-           test_max_pool_backward_ties=0),
+           test_max_pool_backward_ties=0,
+           named="max_pool_grad_to_every_tie"),
     layers("max_pool_forward_height_twice",
            "max_pool_forward_naive uses pool_height for both sides of the window",
            Replace(L, "            window = x[:, :, i * stride : i * stride + PH, j * stride : j * stride + PW]\n"
@@ -223,7 +224,8 @@ BUGGY = [
     fast("fast_max_pool_ties_double_counted",
          "max_pool_backward_fast routes a window's gradient to every tied maximum",
          Replace(FL, "            winner &= ~served\n", ""),
-         test_max_pool_backward_fast_ties=0),
+         test_max_pool_backward_fast_ties=0,
+         named="fast_max_pool_grad_to_every_tie"),
 ]
 
 # Correct solutions written differently from the reference: full marks, or the grader is wrong.

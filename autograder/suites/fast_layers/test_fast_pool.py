@@ -8,7 +8,7 @@ import pytest
 from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, call_forward,
                                       check_max_pool_routing, check_no_mutation, describe_pool,
                                       expect_value_error, numerical_gradient, random_array)
-from autograder.suites.misconceptions import check_backward, check_forward
+from autograder.suites.misconceptions import check_backward, check_forward, naming_backward
 from reference import fast_layers as ref
 
 # (x shape, pool height, pool width, stride)
@@ -65,7 +65,10 @@ def test_max_pool_backward_fast_values(fast_layers, cases):
 def _check_ties(fast_layers, x, pool_param, dout):
     _, cache, _ = call_forward(fast_layers.max_pool_forward_fast, (x, pool_param))
     (dx,), _ = call_backward(fast_layers.max_pool_backward_fast, dout, cache, 1)
-    check_max_pool_routing(dx, x, dout, pool_param)
+    expected = ref.max_pool_backward_fast(dout, ref.max_pool_forward_fast(x, pool_param)[1])
+    with naming_backward("max_pool_forward_fast", "max_pool_backward_fast", (x, pool_param), dout,
+                         lambda: (dx,), (expected,)):
+        check_max_pool_routing(dx, x, dout, pool_param)
 
 
 @pytest.mark.weight(1.5)

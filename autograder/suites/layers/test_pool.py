@@ -6,7 +6,7 @@ from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, c
                                       check_max_pool_routing, check_no_mutation, describe_pool,
                                       expect_value_error, linspace_array, numerical_gradient,
                                       random_array)
-from autograder.suites.misconceptions import check_backward, check_forward
+from autograder.suites.misconceptions import check_backward, check_forward, naming_backward
 from reference import layers as ref
 
 # (x shape, pool height, pool width, stride)
@@ -85,7 +85,10 @@ def test_max_pool_backward_values(layers, cases):
 def _check_ties(student, x, pool_param, dout):
     _, cache, _ = call_forward(student.max_pool_forward_naive, (x, pool_param))
     (dx,), _ = call_backward(student.max_pool_backward_naive, dout, cache, 1)
-    check_max_pool_routing(dx, x, dout, pool_param)
+    expected = ref.max_pool_backward_naive(dout, ref.max_pool_forward_naive(x, pool_param)[1])
+    with naming_backward("max_pool_forward_naive", "max_pool_backward_naive", (x, pool_param), dout,
+                         lambda: (dx,), (expected,)):
+        check_max_pool_routing(dx, x, dout, pool_param)
 
 
 @pytest.mark.weight(1.5)
