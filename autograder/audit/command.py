@@ -46,7 +46,7 @@ def command(parts: tuple, workers: int, sample: int | None, seed: int, output: P
             killed += verdict.killed
             bar.update(task, advance=1, killed=killed)
 
-        scores = run_audit(selected, config, workers, sample, seed, on_verdict=advance,
+        scores = run_audit(selected, workers, sample, seed, on_verdict=advance,
                            on_start=lambda total: bar.update(task, total=total))
     seconds = time.monotonic() - started
     triage = load_triage()

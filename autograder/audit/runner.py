@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.audit.mutants import Mutant, mutants_of
-from autograder.config import GradingConfig
+from autograder.config import GradingConfig, load_config
 from autograder.examples import REFERENCE_DIR, build_submission
 
 TRIAGE_FILE = Path(__file__).with_name("triage.toml")
@@ -94,7 +94,7 @@ def equivalent_ids(triage: dict) -> dict:
     return {key: text for key, text in triage.items() if text.startswith("equivalent:")}
 
 
-def run_audit(parts: list, config: GradingConfig, workers: int, sample: int | None, seed: int,
+def run_audit(parts: list, workers: int, sample: int | None, seed: int,
               on_verdict: Callable[[Verdict], None] = lambda verdict: None,
               on_start: Callable[[int], None] = lambda total: None) -> list:
     """Grade every (sampled) mutant of ``parts`` with ``workers`` processes; a ``PartScore`` each."""
@@ -104,7 +104,7 @@ def run_audit(parts: list, config: GradingConfig, workers: int, sample: int | No
     # spawn: the workers start clean rather than as copies of a process with a progress thread.
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(grade_mutant, mutant, config) for mutant in mutants]
+        futures = [pool.submit(grade_mutant, mutant) for mutant in mutants]
         for future in concurrent.futures.as_completed(futures):
             verdict = future.result()
             verdicts.append(verdict)
@@ -116,9 +116,12 @@ def run_audit(parts: list, config: GradingConfig, workers: int, sample: int | No
             for part in parts]
 
 
-def grade_mutant(mutant: Mutant, config: GradingConfig) -> Verdict:
-    """Grade the reference submission with ``mutant`` in place of its file (in a worker process)."""
+def grade_mutant(mutant: Mutant) -> Verdict:
+    """Grade the reference submission with ``mutant`` in place of its file (in a worker process,
+    which reads the shipped configuration itself: its part settings are not picklable)."""
     from autograder.run import grade_submission  # the worker's own import, after spawn
+
+    config = load_config()
 
     with tempfile.TemporaryDirectory(prefix="grade-audit-") as tmp:
         folder = build_submission("reference", Path(tmp) / "submission")

@@ -8,8 +8,7 @@ SAMPLE, SEED, WORKERS = 3, 16, 2  # about a minute on 2 busy cores
 
 
 def test_sampled_mutants_are_killed_or_equivalent():
-    config = load_config()
-    scores = run_audit(audited_parts(config), config, WORKERS, SAMPLE, SEED)
+    scores = run_audit(audited_parts(load_config()), WORKERS, SAMPLE, SEED)
     for part in scores:
         assert len(part.verdicts) == SAMPLE and not part.errors, [v.error for v in part.errors]
         unexplained = [f"{v.mutant.id}: {v.mutant.description}" for v in part.unexplained]
