@@ -5,7 +5,7 @@ The same module runs in this repository (``grade check``) and in the unpacked st
 (``python -m autograder.check``), which ships only what it needs: the engine, the visible tests
 with the fixtures and helpers they use, and ``check.toml`` (each part's files and limits, written
 by ``grade package student``; here they come from grading.toml). Student code runs in the same
-sandbox as in grading. Scores count the visible tests' weights, not points: the hidden tests,
+sandbox as in grading. Scores count the visible tests' own points, not the grade: the hidden tests,
 which are not here, decide the grade.
 """
 from __future__ import annotations
@@ -121,7 +121,7 @@ def _check_part(index: int, name: str, part: dict, root: Path, sandboxes, option
         if sandbox:
             sandbox.close()
     tests = [TestResult(name=f"{name}: {r.name}", part=name, number=f"{index}.{number}",
-                        score=r.weight * r.fraction, max_score=r.weight, output=r.output,
+                        score=(r.points or 0.0) * r.fraction, max_score=r.points or 0.0, output=r.output,
                         visibility="visible", grader_error=r.grader_error, causes=r.causes,
                         explained=r.explained)
              for number, r in enumerate(plugin.records, start=1)]

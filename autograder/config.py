@@ -53,7 +53,8 @@ class PartConfig:
     forbid_imports: tuple = _declared((), "Top-level packages student code may not import in this part.")
     settings: object = _declared(None, "Settings of this part only (declared in its part.toml).")
     enabled: bool = _key(True, "Whether the course grades this part at all.")
-    points: float = _key(0.0, "Points for the whole part; its tests share them by their weight markers.",
+    points: float = _key(0.0, "Points for the whole part; its tests' points markers add up to the declared points "
+                         "(an override scales them alike).",
                          _at_least(0))
     visibility: str = _key("after_due_date", "Default Gradescope visibility of the part's tests.",
                            (lambda value: value in VISIBILITIES, f"one of {', '.join(VISIBILITIES)}"))

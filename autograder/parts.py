@@ -33,3 +33,9 @@ def _order(path: Path) -> float:
         return 0  # config.load_config reports the broken file, naming it
     return order if type(order) in (int, float) else 0
 
+
+def declared_points(name: str, suites_dir: Path = SUITES_DIR) -> float:
+    """The points part ``name``'s own declaration gives it (what its tests' markers add up to,
+    whatever a course's configuration lays over it)."""
+    with open(declaration_files(suites_dir)[name], "rb") as handle:
+        return float(tomllib.load(handle).get("points", 0))

@@ -266,7 +266,7 @@ def _missing_files_message(part: PartConfig, root: Path | None) -> str | None:
 
 
 def collect_suite(part_name: str) -> list:
-    """The ``ItemRecord``s (name, weight, visibility, hint) of a part's tests, without running them."""
+    """The ``ItemRecord``s (name, points, visibility, hint) of a part's tests, without running them."""
     plugin = GradingPlugin(Session(None, 1.0, unavailable="collection only"))
     _run_pytest(SUITES_DIR / part_name, plugin, collect_only=True)
     return plugin.records
@@ -280,10 +280,11 @@ def _run_pytest(suite_dir: Path, plugin: GradingPlugin, collect_only: bool = Fal
 
 
 def _score(index: int, part: PartConfig, plugin: GradingPlugin) -> list:
-    total_weight = sum(r.weight for r in plugin.records)
+    # A course that overrides the part's points scales its tests' points alike.
+    suite_points = sum(r.points or 0.0 for r in plugin.records)
     tests = []
     for number, record in enumerate(plugin.records, start=1):
-        max_score = part.points * record.weight / total_weight if total_weight else 0.0
+        max_score = part.points * (record.points or 0.0) / suite_points if suite_points else 0.0
         tests.append(TestResult(
             name=f"{part.name}: {record.name}", part=part.name, number=f"{index}.{number}",
             score=max_score * record.fraction, max_score=max_score, output=record.output,

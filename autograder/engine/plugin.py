@@ -2,7 +2,7 @@
 
 Suites are plain pytest files. Metadata only rides on markers (as gradescope-utils' decorators do):
 
-* ``@pytest.mark.weight(3)``             share of the part's points (default 1)
+* ``@pytest.mark.points(2)``             the test's points (whole or half; every test has one)
 * ``@pytest.mark.visibility("visible")`` Gradescope visibility (default: the part's)
 * ``@pytest.mark.hint("...")``           shown to the student when the test fails
 
@@ -13,7 +13,7 @@ The test's name is the first line of its docstring. Fixtures offered to suites:
 * ``grading_config``: the course's configuration (points, limits, per-part settings)
 * ``leaderboard``: columns for Gradescope's leaderboard
 * ``cases``: partial credit; ``cases.run(label, check, *args)`` runs one case and records it;
-  the test scores ``passed / run`` of its weight.
+  the test scores ``passed / run`` of its points.
 * ``timing``: speed against the reference; ``timing.compare(...)`` checks the result on the
   timed inputs, times both, and the test scores the verdict's credit (see ``engine.timing``).
 
@@ -141,7 +141,7 @@ class Leaderboard:
 class ItemRecord:
     nodeid: str
     name: str
-    weight: float
+    points: float | None  # None: the test has no points marker (grade validate refuses it)
     visibility: str | None
     hint: str
     fraction: float = 0.0
@@ -219,19 +219,19 @@ class GradingPlugin:
         return comparisons
 
     def pytest_configure(self, config) -> None:
-        config.addinivalue_line("markers", "weight(n): share of the part's points")
+        config.addinivalue_line("markers", "points(n): the test's points (whole or half points)")
         config.addinivalue_line("markers", "visibility(v): Gradescope visibility of the test")
         config.addinivalue_line("markers", "hint(text): shown to the student when the test fails")
 
     def pytest_collection_modifyitems(self, items) -> None:
         for item in items:
-            weight = item.get_closest_marker("weight")
+            points = item.get_closest_marker("points")
             vis = item.get_closest_marker("visibility")
             hint = item.get_closest_marker("hint")
             doc = (getattr(item.function, "__doc__", None) or item.name).strip().splitlines()[0]
             self.records.append(ItemRecord(
                 nodeid=item.nodeid, name=doc,
-                weight=float(weight.args[0]) if weight else 1.0,
+                points=float(points.args[0]) if points else None,
                 visibility=vis.args[0] if vis else None,
                 hint=hint.args[0] if hint else ""))
 

@@ -22,7 +22,7 @@ reference, computed when the notebook is packaged; public tests hold literal tex
 
 Points: a question is worth what its function is worth in ``grade run``. Each ``grade run`` test
 belongs to the stub functions its title names (word match); a test whose named functions are all
-questions here is *covered*, and its points (part points x weight / part weight) are split
+questions here is *covered*, and its points (the test's points, scaled to the part's points) are split
 equally among the functions it names. Within a question, the points are split equally among its
 test cases. So a function that fails every check loses the same fraction of the covered points
 in ``grade run``, otter and nbgrader, provided no test naming it also names a function that passes
@@ -241,12 +241,12 @@ def question_points(config: GradingConfig) -> dict:
     for part_name in dict.fromkeys(part for part, _, _ in QUESTIONS):
         part = config.parts[part_name]
         records = collect_suite(part_name)
-        total_weight = sum(r.weight for r in records)
+        suite_points = sum(r.points or 0.0 for r in records)
         for record in records:
             if is_covered(config, part_name, record.name):
                 named = functions_named(config, part_name, record.name)
                 for name in named:
-                    points[name] += part.points * record.weight / total_weight / len(named)
+                    points[name] += part.points * (record.points or 0.0) / suite_points / len(named)
     unscored = sorted(name for name, value in points.items() if value <= 0)
     if unscored:
         raise NotebookBuildError(f"no grade run test is attributed to {unscored}: a test title must "

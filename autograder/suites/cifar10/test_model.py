@@ -96,7 +96,7 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(-log_probs[np.arange(len(labels)), labels].mean())
 
 
-@pytest.mark.weight(2)
+@pytest.mark.points(2.5)
 @pytest.mark.hint("save with torch.save(model.state_dict(), 'cifar10.pt') after training, and keep "
                   "build_model() unchanged since")
 def test_weights_load_into_build_model(trained_model):
@@ -104,7 +104,7 @@ def test_weights_load_into_build_model(trained_model):
     assert trained_model is not None
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("count with sum(p.numel() for p in model.parameters()); narrow the widest layers")
 def test_parameter_budget(model_runner, device, settings, leaderboard):
     """build_model: within the parameter budget"""
@@ -114,7 +114,7 @@ def test_parameter_budget(model_runner, device, settings, leaderboard):
         f"the model has {count:,} parameters; the budget is {settings.param_budget:,}")
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("in eval mode, BatchNorm must use its running statistics and dropout must be off")
 def test_eval_mode_outputs_do_not_depend_on_the_batch(model_runner, trained_model, device, test_set):
     """eval mode: an image's logits do not depend on the other images in its batch"""
@@ -130,7 +130,7 @@ def test_eval_mode_outputs_do_not_depend_on_the_batch(model_runner, trained_mode
                           "batch of 8 and a batch of 1: the model behaves as in training mode")
 
 
-@pytest.mark.weight(8)
+@pytest.mark.points(10)
 @pytest.mark.hint("train longer, augment (flips, crops), use batch norm and a learning-rate schedule")
 def test_accuracy_tiers(model_runner, trained_model, device, test_set, settings, cases, leaderboard,
                         secret_rng):
@@ -151,7 +151,7 @@ def test_accuracy_tiers(model_runner, trained_model, device, test_set, settings,
                   f"(yours: {100 * measured:.2f}%)", reached, tier)
 
 
-@pytest.mark.weight(3)
+@pytest.mark.points(4)
 @pytest.mark.hint("train() must run the optimiser over every batch of the loader for each epoch "
                   "and return the mean loss of each epoch")
 def test_train_lowers_the_loss(model_runner, fake_train_set, device, settings):

@@ -64,7 +64,7 @@ def timed_calls(device: str) -> dict:
 TIMED_CALLS = timed_calls("cpu")  # what ``grade calibrate`` times
 
 
-@pytest.mark.weight(2)
+@pytest.mark.points(2.5)
 @pytest.mark.hint("a smaller or shallower model, channels_last, and no Python loops in forward()")
 def test_inference_speed(timing, device, leaderboard):
     """model inference on a batch of 64 images: speed compared with the reference model"""
@@ -73,7 +73,7 @@ def test_inference_speed(timing, device, leaderboard):
                     order="asc")
 
 
-@pytest.mark.weight(2)
+@pytest.mark.points(2.5)
 @pytest.mark.hint("one optimiser step per batch; avoid per-step work such as rebuilding the "
                   "optimiser or copying the model")
 def test_training_step_speed(timing, device):

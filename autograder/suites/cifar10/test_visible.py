@@ -4,7 +4,7 @@ import pytest
 
 
 @pytest.mark.visibility("visible")
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("build_model() must map float32 images (N, 3, 32, 32) in [0, 1] to logits (N, 10)")
 def test_model_maps_images_to_logits(model_runner, device):
     """build_model: (N, 3, 32, 32) images in [0, 1] give float32 logits of shape (N, 10)"""

@@ -45,7 +45,7 @@ def _expected(x, w, b, conv_param, dout=None):
     return {"dx": dx, "dw": dw, "db": db}
 
 
-@pytest.mark.weight(5)
+@pytest.mark.points(3.5)
 @pytest.mark.hint("compare with your conv_forward_naive on the same inputs; check the order of "
                   "the im2col rows against w.reshape(F, -1) and the final transpose to (N, F, H', W')")
 def test_conv_forward_fast_values(fast_layers, cases):
@@ -57,7 +57,7 @@ def test_conv_forward_fast_values(fast_layers, cases):
                   fast_layers.conv_forward_fast, (x, w, b, conv_param), _expected(x, w, b, conv_param))
 
 
-@pytest.mark.weight(6)
+@pytest.mark.points(4.5)
 @pytest.mark.hint("db sums dout over N, H', W'; dw and the columns' gradient are matrix products; "
                   "col2im must ADD overlapping windows back (+=), then drop the padding")
 def test_conv_backward_fast_values(fast_layers, cases):
@@ -71,7 +71,7 @@ def test_conv_backward_fast_values(fast_layers, cases):
                   (x, w, b, conv_param), dout, _expected(x, w, b, conv_param, dout))
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1)
 @pytest.mark.hint("compare your gradients with central differences of sum(out * dout)")
 def test_conv_backward_fast_numeric(fast_layers, cases):
     """conv_backward_fast: dx, dw, db against numerical gradients on 2 small settings"""
@@ -90,7 +90,7 @@ def test_conv_backward_fast_numeric(fast_layers, cases):
                   (x, w, b, conv_param), dout, expected, NUMERIC_TOL)
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1)
 @pytest.mark.hint("float32 inputs must give float32 out and dx, dw, db; a float64 temporary "
                   "(np.zeros without dtype) silently upcasts everything")
 def test_conv_fast_float32(fast_layers, cases):
@@ -108,7 +108,7 @@ def test_conv_fast_float32(fast_layers, cases):
                   _expected(x, w, b, conv_param, dout), FLOAT32_TOL, True, np.float32)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("never write into x, w, b, dout or the cache; in col2im, add into a fresh "
                   "dx_pad, never into the cached columns")
 def test_conv_fast_does_not_modify_inputs(fast_layers, cases):
@@ -122,7 +122,7 @@ def test_conv_fast_does_not_modify_inputs(fast_layers, cases):
                   (x, w, b, conv_param), ["x", "w", "b"], dout)
 
 
-@pytest.mark.weight(0.5)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("conv_forward_fast raises ValueError exactly where conv_forward_naive does")
 def test_conv_fast_invalid_inputs(fast_layers, cases):
     """conv_forward_fast and conv_backward_fast: ValueError for a filter that does not fit and a wrong dout"""

@@ -37,7 +37,7 @@ def _expected(x, pool_param, dout=None):
     return {"dx": ref.max_pool_backward_fast(np.asarray(dout, dtype=np.float64), cache)}
 
 
-@pytest.mark.weight(3)
+@pytest.mark.points(2)
 @pytest.mark.hint("out is the maximum over the PH * PW strided slices x[:, :, i:i + S*H':S, "
                   "j:j + S*W':S]; check non-square windows and strides larger than the window")
 def test_max_pool_forward_fast_values(fast_layers, cases):
@@ -48,7 +48,7 @@ def test_max_pool_forward_fast_values(fast_layers, cases):
                   fast_layers.max_pool_forward_fast, (x, pool_param), _expected(x, pool_param))
 
 
-@pytest.mark.weight(3.5)
+@pytest.mark.points(2.5)
 @pytest.mark.hint("each window's gradient goes to its maximal element; overlapping windows "
                   "(stride < window) must ADD their contributions, not overwrite them")
 def test_max_pool_backward_fast_values(fast_layers, cases):
@@ -71,7 +71,7 @@ def _check_ties(fast_layers, x, pool_param, dout):
         check_max_pool_routing(dx, x, dout, pool_param)
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1)
 @pytest.mark.hint("a mask x == max marks EVERY tied element of a window: keep track of the "
                   "windows already served so that only the first maximum receives the gradient")
 def test_max_pool_backward_fast_ties(fast_layers, cases):
@@ -90,7 +90,7 @@ def test_max_pool_backward_fast_ties(fast_layers, cases):
                   fast_layers, x, pool_param, dout)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("compare your dx with central differences of sum(out * dout)")
 def test_max_pool_backward_fast_numeric(fast_layers, cases):
     """max_pool_backward_fast: dx against numerical gradients on 2 small settings"""
@@ -104,7 +104,7 @@ def test_max_pool_backward_fast_numeric(fast_layers, cases):
                   (x, pool_param), dout, {"dx": dx}, NUMERIC_TOL)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("float32 inputs must give float32 out and dx (the dtype of x)")
 def test_max_pool_fast_float32(fast_layers, cases):
     """max_pool_forward_fast and max_pool_backward_fast: float32 inputs give float32 results"""
@@ -120,7 +120,7 @@ def test_max_pool_fast_float32(fast_layers, cases):
                   _expected(x, pool_param, dout), FLOAT32_TOL, True, np.float32)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("never write into x, dout or the cache; build new arrays for out and dx")
 def test_max_pool_fast_does_not_modify_inputs(fast_layers, cases):
     """max_pool_forward_fast and max_pool_backward_fast: inputs and cache not modified in place"""
@@ -132,7 +132,7 @@ def test_max_pool_fast_does_not_modify_inputs(fast_layers, cases):
                   (x, pool_param), ["x"], dout)
 
 
-@pytest.mark.weight(0.5)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("max_pool_forward_fast raises ValueError exactly where max_pool_forward_naive does")
 def test_max_pool_fast_invalid_inputs(fast_layers, cases):
     """max_pool_forward_fast: ValueError for a window that does not fit and other bad inputs"""

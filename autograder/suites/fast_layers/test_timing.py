@@ -64,7 +64,7 @@ def _compare(timing, item: str) -> None:
     timing.compare(**TIMED_CALLS[item], item=item)
 
 
-@pytest.mark.weight(2)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("Vectorise over the batch and the output positions: loop at most over the "
                   "kernel's offsets (HH * WW), or build an im2col matrix and use one matmul.")
 def test_conv_forward_fast_speed(timing):
@@ -72,7 +72,7 @@ def test_conv_forward_fast_speed(timing):
     _compare(timing, "conv_forward_fast")
 
 
-@pytest.mark.weight(2)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("Reuse what the forward pass cached (e.g. its im2col matrix); scatter the "
                   "gradient back with a loop over the kernel's offsets at most.")
 def test_conv_backward_fast_speed(timing):
@@ -80,7 +80,7 @@ def test_conv_backward_fast_speed(timing):
     _compare(timing, "conv_backward_fast")
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("Take the maximum over the pooling window with array operations (a reshape, "
                   "or a loop over the window's few offsets), never a loop over output positions.")
 def test_max_pool_forward_fast_speed(timing):
@@ -88,7 +88,7 @@ def test_max_pool_forward_fast_speed(timing):
     _compare(timing, "max_pool_forward_fast")
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("Route each window's gradient with a mask built by array operations; loop at "
                   "most over the window's offsets.")
 def test_max_pool_backward_fast_speed(timing):

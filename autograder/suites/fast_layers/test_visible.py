@@ -10,7 +10,7 @@ from autograder.suites.visible_cases import visible_case
 pytestmark = pytest.mark.visibility("visible")
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("im2col: gather every receptive field into the columns of one matrix, multiply "
                   "by w.reshape(F, -1), add b, then reshape and transpose to (N, F, H', W')")
 def test_conv_fast_cifar_sized(fast_layers, cases):
@@ -25,7 +25,7 @@ def test_conv_fast_cifar_sized(fast_layers, cases):
               case.gradients)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("take a running np.maximum over the PH * PW strided slices of x; in the backward "
                   "pass each window's gradient goes to its first maximal element only")
 def test_max_pool_fast_cifar_sized(fast_layers, cases):

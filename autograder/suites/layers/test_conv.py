@@ -43,7 +43,7 @@ def _out_shape(x, w, conv_param):
     return ref.conv_forward_naive(x, w, np.zeros(w.shape[0]), conv_param)[0].shape
 
 
-@pytest.mark.weight(4)
+@pytest.mark.points(3.5)
 @pytest.mark.hint("out[n, f, i, j] = b[f] + sum of x_pad[n, :, i*S:i*S+HH, j*S:j*S+WW] * w[f]; "
                   "check non-square inputs and kernels, 1x1 filters and strides larger than the kernel")
 def test_conv_forward_values(layers, cases):
@@ -63,7 +63,7 @@ def test_conv_forward_values(layers, cases):
                   ref.conv_forward_naive(x, w, b, conv_param)[0])
 
 
-@pytest.mark.weight(5)
+@pytest.mark.points(4.5)
 @pytest.mark.hint("dx_pad[n, :, window] += w[f] * dout[n, f, i, j] and dw[f] += window * "
                   "dout[n, f, i, j] for every output position, db = dout summed over n, i, j; "
                   "then cut the padding off dx_pad")
@@ -78,7 +78,7 @@ def test_conv_backward_values(layers, cases):
                   dout, _expected_grads(x, w, b, conv_param, dout))
 
 
-@pytest.mark.weight(2)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("compare your gradients with central differences (f(x + h) - f(x - h)) / 2h "
                   "of sum(out * dout), as in the notebook's gradient check")
 def test_conv_backward_numeric(layers, cases):
@@ -101,7 +101,7 @@ def test_conv_backward_numeric(layers, cases):
                   dout, expected, NUMERIC_TOL)
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1)
 @pytest.mark.hint("float32 inputs must work and give float32 out and dx, dw, db (the dtypes of x, "
                   "w and b); avoid np.zeros(shape) without a dtype, which is float64")
 def test_conv_float32(layers, cases):
@@ -120,7 +120,7 @@ def test_conv_float32(layers, cases):
                   _expected_grads(x, w, b, conv_param, dout), FLOAT32_TOL, True, np.float32)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("never write into x, w, b, dout or the cache (x += ..., x[...] = ...); "
                   "np.pad returns a new array, work on that or on a copy")
 def test_conv_does_not_modify_inputs(layers, cases):
@@ -134,7 +134,7 @@ def test_conv_does_not_modify_inputs(layers, cases):
                   ["x", "w", "b"], dout)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("check the arguments before computing: raise ValueError when the filter does "
                   "not fit ((H + 2P - HH) not divisible by S, or HH > H + 2P), when channels do "
                   "not match, or when dout does not have the output's shape")

@@ -66,7 +66,7 @@ def _backward_cases(layers, cases, kind, settings=SETTINGS):
                   student_backward, (x, pool_param), dout, {"dx": ref_backward(dout, cache)})
 
 
-@pytest.mark.weight(2.5)
+@pytest.mark.points(2)
 @pytest.mark.hint("out[n, c, i, j] is the max of x[n, c, i*S:i*S+PH, j*S:j*S+PW]; "
                   "H' = 1 + (H - PH) / S, W' = 1 + (W - PW) / S")
 def test_max_pool_forward_values(layers, cases):
@@ -74,7 +74,7 @@ def test_max_pool_forward_values(layers, cases):
     _forward_cases(layers, cases, "max")
 
 
-@pytest.mark.weight(3)
+@pytest.mark.points(2.5)
 @pytest.mark.hint("each window's gradient goes to its maximal element; where windows overlap "
                   "(stride < window) an element receives the SUM of its windows' gradients (+=)")
 def test_max_pool_backward_values(layers, cases):
@@ -91,7 +91,7 @@ def _check_ties(student, x, pool_param, dout):
         check_max_pool_routing(dx, x, dout, pool_param)
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("when several elements of a window tie for the maximum, send the whole "
                   "gradient to ONE of them (the first, as np.argmax picks): a mask "
                   "x == max marks every tied element")
@@ -111,14 +111,14 @@ def test_max_pool_backward_ties(layers, cases):
                   layers, x, pool_param, dout)
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("out[n, c, i, j] is the mean of the window x[n, c, i*S:i*S+PH, j*S:j*S+PW]")
 def test_avg_pool_forward_values(layers, cases):
     """avg_pool_forward_naive: output values on 8 window/stride settings"""
     _forward_cases(layers, cases, "avg")
 
 
-@pytest.mark.weight(2)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("every element of a window receives dout[n, c, i, j] / (PH * PW); overlapping "
                   "windows add up, and elements covered by no window get 0")
 def test_avg_pool_backward_values(layers, cases):
@@ -126,7 +126,7 @@ def test_avg_pool_backward_values(layers, cases):
     _backward_cases(layers, cases, "avg")
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("compare your dx with central differences of sum(out * dout), as in the "
                   "notebook's gradient check")
 def test_pool_backward_numeric(layers, cases):
@@ -145,7 +145,7 @@ def test_pool_backward_numeric(layers, cases):
                       NUMERIC_TOL)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("float32 inputs must work and give float32 out and dx (the dtype of x)")
 def test_pool_float32(layers, cases):
     """max and avg pooling, forward and backward: float32 inputs give float32 results of float32 accuracy"""
@@ -164,7 +164,7 @@ def test_pool_float32(layers, cases):
                       FLOAT32_TOL, True, np.float32)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("never write into x, dout or the cache; build new arrays for out and dx")
 def test_pool_does_not_modify_inputs(layers, cases):
     """max and avg pooling, forward and backward: inputs and cache not modified in place"""
@@ -177,7 +177,7 @@ def test_pool_does_not_modify_inputs(layers, cases):
                   student_forward, student_backward, (x, pool_param), ["x"], dout)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("raise ValueError when the window does not fit (PH > H, or H - PH not divisible "
                   "by S; the same for W), for a window size or stride below 1 and for a non-float x")
 def test_pool_invalid_inputs(layers, cases):

@@ -14,7 +14,7 @@ def _label(x):
     return f"x of shape {x.shape}, {x.dtype}"
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("max(0, x) elementwise, as a new array of x's shape and dtype (np.maximum)")
 def test_relu_forward_values(layers, cases):
     """relu_forward: values on 1-D to 5-D inputs"""
@@ -23,7 +23,7 @@ def test_relu_forward_values(layers, cases):
         cases.run(_label(x), check_forward, layers.relu_forward, (x,), ref.relu_forward(x)[0])
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("dx = dout where x > 0 and 0 where x <= 0; the derivative at exactly 0 is 0")
 def test_relu_backward_values(layers, cases):
     """relu_backward: dx on 1-D to 5-D inputs, and on inputs containing exact zeros"""
@@ -37,7 +37,7 @@ def test_relu_backward_values(layers, cases):
                   {"dx": ref.relu_backward(dout, ref.relu_forward(x)[1])})
 
 
-@pytest.mark.weight(0.5)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("float32 in, float32 out: np.maximum(x, 0) keeps x's dtype, but a dx built "
                   "with np.zeros(shape) is float64 (use np.zeros_like(x) or dtype=x.dtype)")
 def test_relu_float32(layers, cases):
@@ -51,7 +51,7 @@ def test_relu_float32(layers, cases):
               np.float32)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("x[x < 0] = 0 and dout[x <= 0] = 0 write into the caller's arrays: build new "
                   "ones (np.maximum(x, 0), np.where(x > 0, dout, 0)) or work on copies")
 def test_relu_does_not_modify_inputs(layers, cases):

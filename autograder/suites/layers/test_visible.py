@@ -13,7 +13,7 @@ from autograder.suites.visible_cases import visible_case
 pytestmark = pytest.mark.visibility("visible")
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("pad x with np.pad on H and W only, then take the dot product of every filter "
                   "with every receptive field; the output size is 1 + (H + 2P - HH) / S")
 def test_conv_forward_cs231n(layers, cases):
@@ -24,7 +24,7 @@ def test_conv_forward_cs231n(layers, cases):
               (x, w, b, conv_param), case["out"])
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("each out[n, f, i, j] is a dot product of one padded window with w[f]: send "
                   "dout[n, f, i, j] back along it; drop the gradient that lands on the padding")
 def test_conv_backward_small(layers, cases):
@@ -36,7 +36,7 @@ def test_conv_backward_small(layers, cases):
               case.gradients)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("out is the max of each window; in the backward pass the whole gradient of a "
                   "window goes to the element that was its maximum")
 def test_max_pool_cs231n(layers, cases):
@@ -50,7 +50,7 @@ def test_max_pool_cs231n(layers, cases):
               (case["x"], case.params), case["dout"], case.gradients)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("out is the mean of each window; every element of a window receives "
                   "dout / (PH * PW) of its gradient")
 def test_avg_pool_small(layers, cases):
@@ -64,7 +64,7 @@ def test_avg_pool_small(layers, cases):
               case["dout"], case.gradients)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("relu_forward returns a NEW array max(0, x); relu_backward passes dout where "
                   "x > 0 and 0 elsewhere")
 def test_relu_small(layers, cases):

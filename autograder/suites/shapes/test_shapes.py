@@ -33,7 +33,7 @@ def _run_errors(cases, student_fn, calls):
                   lambda args=args: student_fn(*args), label)
 
 
-@pytest.mark.weight(2)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("(W - F + 2P) / S + 1, returned as an int")
 def test_conv_output_size_values(shapes, cases):
     """conv_output_size: (W - F + 2P) / S + 1 on 10 input/kernel/stride/padding settings"""
@@ -51,7 +51,7 @@ def test_conv_output_size_values(shapes, cases):
     ])
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1)
 @pytest.mark.hint("when any argument is an (h, w) pair, apply the formula to each axis and "
                   "return a tuple (h, w) of ints")
 def test_conv_output_size_pairs(shapes, cases):
@@ -66,7 +66,7 @@ def test_conv_output_size_pairs(shapes, cases):
     ])
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1)
 @pytest.mark.hint("(W - F) / S + 1, returned as an int, or an (h, w) tuple for pairs")
 def test_pool_output_size_values(shapes, cases):
     """pool_output_size: (W - F) / S + 1 on scalar and (h, w) settings"""
@@ -81,7 +81,7 @@ def test_pool_output_size_values(shapes, cases):
     ])
 
 
-@pytest.mark.weight(2)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("raise ValueError when (W - F + 2P) is not divisible by S, when the result would "
                   "be smaller than 1, for sizes, kernels or strides below 1, and for negative padding")
 def test_conv_output_size_errors(shapes, cases):
@@ -101,7 +101,7 @@ def test_conv_output_size_errors(shapes, cases):
     ])
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("sizes must be integers (numpy integers too), never floats, bools, strings or "
                   "None; a pair must have exactly two items; bias must be True or False")
 def test_argument_types(shapes, cases):
@@ -121,7 +121,7 @@ def test_argument_types(shapes, cases):
     _run_errors(cases, shapes.linear_param_count, [((10.0, 5), "a float size")])
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("raise ValueError when (W - F) is not divisible by S, when the window is larger "
                   "than the input, and for sizes, windows or strides below 1")
 def test_pool_output_size_errors(shapes, cases):
@@ -136,7 +136,7 @@ def test_pool_output_size_errors(shapes, cases):
     ])
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("P = (F - 1) / 2 as an int; an even or non-positive F has no symmetric "
                   "'same' padding and must raise ValueError")
 def test_same_padding(shapes, cases):
@@ -147,7 +147,7 @@ def test_same_padding(shapes, cases):
     ])
 
 
-@pytest.mark.weight(1.5)
+@pytest.mark.points(1)
 @pytest.mark.hint("conv: F_h * F_w * C_in * K weights plus K biases; fc: in * out weights plus "
                   "out biases; no biases when bias=False")
 def test_param_counts(shapes, cases):
@@ -160,7 +160,7 @@ def test_param_counts(shapes, cases):
     ])
 
 
-@pytest.mark.weight(0.5)
+@pytest.mark.points(0.5)
 @pytest.mark.hint("raise ValueError for channel, feature or kernel counts below 1")
 def test_param_count_errors(shapes, cases):
     """conv_param_count and linear_param_count: ValueError for non-positive sizes"""
@@ -219,7 +219,7 @@ def _vgg16() -> list:
     return layers + [{"type": "fc", "out_features": 1000}]
 
 
-@pytest.mark.weight(2)
+@pytest.mark.points(1.5)
 @pytest.mark.hint("each layer's output shape is the next layer's input; relu, pooling and flatten "
                   "have no parameters; a pool without a stride steps by its own size; "
                   "'stride' defaults to 1, 'padding' to 0 and 'bias' to True")
@@ -234,7 +234,7 @@ def test_network_summary_small_nets(shapes, cases):
     cases.run("an empty layer list gives []", _check_summary, shapes, (3, 8, 8), [])
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("VGG-16 is 13 3x3 convs with padding 1 (64, 64, pool, 128, 128, pool, 256 x3, "
                   "pool, 512 x3, pool, 512 x3, pool), then fc 4096, 4096, 1000; compare your total "
                   "with the one published in the VGG paper")
@@ -243,7 +243,7 @@ def test_network_summary_vgg16(shapes, cases):
     cases.run("VGG-16 on 3x224x224", _check_summary, shapes, (3, 224, 224), _vgg16())
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("a layer that does not fit its input must raise ValueError (e.g. by letting "
                   "conv_output_size raise), and so must an fc layer on an unflattened image")
 def test_network_summary_errors(shapes, cases):

@@ -12,7 +12,7 @@ def _check_size(student_fn, args, expected):
     assert got == expected, f"returned {got}, expected {expected}"
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("output size = (W - F + 2P) / S + 1; it must be an int, and a filter that "
                   "does not fit must raise ValueError")
 def test_conv_output_size_textbook(shapes, cases):
@@ -25,7 +25,7 @@ def test_conv_output_size_textbook(shapes, cases):
               lambda: shapes.conv_output_size(7, 3, 3, 0), "conv_output_size(7, 3, 3, 0)")
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("pooling output size = (W - F) / S + 1; 'same' padding is (F - 1) / 2")
 def test_pool_and_padding_textbook(shapes, cases):
     """pool_output_size and same_padding: 2x2 pooling of 224x224, padding of 3x3 and 5x5 filters"""
@@ -34,7 +34,7 @@ def test_pool_and_padding_textbook(shapes, cases):
     cases.run("same_padding(5)", _check_size, shapes.same_padding, (5,), 2)
 
 
-@pytest.mark.weight(1)
+@pytest.mark.points(1)
 @pytest.mark.hint("a conv layer has F * F * C_in * K weights plus K biases")
 def test_alexnet_conv1(shapes, cases):
     """network_summary: AlexNet's first layer on a 3x227x227 image gives (96, 55, 55) and 34944 parameters"""
