@@ -168,6 +168,21 @@ def validate(config_path: Path | None, keys: bool) -> None:
     click.echo(validate_suites(config_path))
 
 
+@main.command("new-part")
+@click.argument("name")
+def new_part(name: str) -> None:
+    """Write a working skeleton of the part NAME: its declaration and suite, stub and reference."""
+    from autograder.scaffold import ScaffoldError, new_part as write_part
+
+    try:
+        written = write_part(name)
+    except ScaffoldError as exc:
+        raise CommandError(str(exc)) from None
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo("Next: edit them, then `grade validate` and `grade run` on the reference.")
+
+
 @main.group()
 def package() -> None:
     """Build what a course platform runs (see docs/deployment.md)."""
