@@ -110,7 +110,7 @@ class GradedAccuracy:
     """Test accuracy as the cifar10 suite measures it: the suite's own sandbox-side ``predict``
     (uint8 images scaled to [0, 1], float32, eval mode) and its ``predictions`` (the images in a
     shuffled order, in batches of up to ``batch_size``), on the first ``eval_images`` test images
-    (autograder/grading.toml; the suite's tiers use the private share of them); the weights
+    (autograder/suites/cifar10/part.toml; the suite's tiers use the private share of them); the weights
     reloaded by the suite's ``load_weights`` (``torch.load(weights_only=True)``). Each
     measurement keeps its predicted classes, for the confusion matrix."""
 

@@ -262,8 +262,8 @@ def _declared(source: Path) -> tuple:
     settings = (source / "package_settings.sh").read_text()
     [line] = [line for line in settings.splitlines() if line.startswith("GRADE_PARTS=")]
     parts = shlex.split(line.partition("=")[2])[0].split()
-    declared = tomllib.loads((source / "autograder" / "grading.toml").read_text())["parts"]
-    total = sum(float(declared[name].get("points", 0)) for name in parts)
+    declared = load_config(suites_dir=source / "autograder" / "suites").parts  # the zip's part.toml files
+    total = sum(declared[name].points for name in parts)
     # Each part's timeout bounds the student's calls; the reference's own timed runs and the
     # start-up of every sandbox come on top, so allow twice that.
     config = load_config()
