@@ -153,7 +153,17 @@ def _settings_type(part: str, declarations: dict, file: Path) -> type:
         default = tuple(default) if type(default) is list else default
         meta = _key(default, spec["description"], CHECKS.get(check))
         fields.append((key, type(default), meta))
-    return dataclasses.make_dataclass(f"{part}_settings", fields, frozen=True)
+    def reduce(self) -> tuple:  # pickled as its declaration and values: spawned workers get configs
+        return _settings_of, (part, str(file), dataclasses.asdict(self))
+
+    return dataclasses.make_dataclass(f"{part}_settings", fields, frozen=True,
+                                      namespace={"__reduce__": reduce})
+
+
+def _settings_of(part: str, file: str, values: dict) -> object:
+    """A part's settings, unpickled: their class made again from the part's declaration."""
+    declarations = dict(_read(Path(file)).get("settings", {}))
+    return _settings_type(part, declarations, Path(file))(**values)
 
 
 def _read(file: Path) -> dict:

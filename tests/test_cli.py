@@ -1,4 +1,5 @@
 """The `grade` command end to end: formats, exit codes, and Gradescope's results.json schema."""
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -160,6 +161,18 @@ def test_every_key_validate_lists_is_one_a_config_may_set(tmp_path):
     config = tmp_path / "every-key.toml"
     config.write_text("".join(f"[{table}]\n" + "\n".join(keys) + "\n" for table, keys in tables.items()))
     assert load_config(config).parts["layers"].points == 0
+
+
+def test_the_configuration_pickles_with_each_parts_own_settings(tmp_path):
+    """Spawned workers (batch, audit) receive the configuration a course laid over the parts."""
+    import pickle
+
+    config = tmp_path / "course.toml"
+    config.write_text("[parts.cifar10.settings]\naccuracy_tiers = [0.3]\n")
+    loaded = load_config(config)
+    again = pickle.loads(pickle.dumps(loaded))
+    assert again.parts["cifar10"].settings.accuracy_tiers == (0.3,)
+    assert dataclasses.asdict(again) == dataclasses.asdict(loaded)
 
 
 def test_bad_thresholds_file(reference, tmp_path):
