@@ -136,7 +136,7 @@ def test_a_hanging_submission_gets_a_failure_row_and_the_rest_is_graded(tmp_path
     build_submission("reference", class_dir / "alice")
     _folder(class_dir / "frank", HANGS)
     outputs = BatchOutputs(gradebook=tmp_path / "gradebook.csv")
-    # the import hangs for the whole call time-out, past the submission's wall-clock limit
+    # the first call hangs for the whole call time-out, past the submission's wall-clock limit
     settings = BatchSettings(parts=(PART,), call_timeout=100, submission_timeout=20, jobs=2)
     report = run_batch(class_dir, settings, outputs, console=_quiet())
     rows = _rows(outputs.gradebook)
