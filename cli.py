@@ -354,6 +354,25 @@ def batch(submissions_dir: Path, jobs: int | None, scheduler: str | None, output
 
 
 @main.command()
+@click.argument("class_results", type=click.Path(exists=True, path_type=Path))
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML page (default: class_report.html beside the class results).")
+def report(class_results: Path, output: Path | None) -> None:
+    """Write one static HTML page about a graded class: CLASS_RESULTS is the folder of a
+    `grade batch` gradebook (its class_results.json). Similar pairs are evidence, never scores."""
+    from autograder.batch.class_report import write_class_report
+    from autograder.batch.class_results import ClassResultsError, read_class_results
+
+    try:
+        results = read_class_results(class_results)
+    except ClassResultsError as exc:
+        raise CommandError(str(exc)) from None
+    output = output or (class_results if class_results.is_dir() else class_results.parent) / "class_report.html"
+    write_class_report(output, results)
+    click.echo(f"wrote {output}")
+
+
+@main.command()
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
               help="What the grading machine offers; CUDA items are skipped on cpu.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),

@@ -53,6 +53,6 @@ def dask_client(scheduler: str | None, workers: int, allowed_failures: int) -> I
                 "distributed.worker.memory.pause": False, "distributed.worker.memory.terminate": False}
     with dask.config.set(settings), \
             LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
-                         dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+                         dashboard_address=":0", silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         yield client

@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from autograder.batch.class_results import FILE_NAME, ClassResults, write_class_results
 from autograder.batch.discover import discover
 from autograder.batch.grade import BatchError, BatchSettings, check_settings, grade_class
 from autograder.batch.gradebook import write_feedback, write_gradebook
@@ -40,6 +41,10 @@ class BatchOutputs:
     def histogram(self) -> Path:
         return self.folder / "score_histogram.png"
 
+    @property
+    def class_results(self) -> Path:
+        return self.folder / FILE_NAME
+
 
 @dataclasses.dataclass
 class BatchReport:
@@ -62,6 +67,7 @@ def run_batch(class_dir: Path, settings: BatchSettings, outputs: BatchOutputs,
                                on_done=lambda outcome: progress.advance(task))
     points = {name: config.parts[name].points for name in (settings.parts or config.parts)}
     write_gradebook(outputs.gradebook, outcomes, list(points))
+    write_class_results(outputs.class_results, ClassResults(outcomes, points, Path(class_dir).resolve()))
     if outputs.feedback_dir:
         write_feedback(outputs.feedback_dir, outcomes)
     totals = [o.result.score for o in outcomes if o.result is not None]

@@ -136,32 +136,49 @@ def _request(submission: Submission, settings: BatchSettings, limit: float, hide
 
 def _run(client, requests: dict, allowed_failures: int, fingerprint: str):
     """(cache key, GradeResult or None, error, log) as each task ends; ``requests``: task name ->
-    (cache key, request). Ctrl-C cancels what is left; the caller's cluster
-    shutdown then stops the grader processes still running."""
+    (cache key, request).
+
+    No more tasks are out than the cluster has threads: every task the scheduler placed on a
+    worker that dies counts towards its ``allowed_failures``, so none may wait on a worker behind
+    another; a lost worker's threads leave the count until its nanny starts a new one. Ctrl-C
+    cancels what is out; the caller's cluster shutdown then stops the grader processes still running.
+    """
     from distributed import KilledWorker, as_completed
 
-    futures = {client.submit(grade_on_worker, request, key=name, pure=False, retries=TASK_RETRIES): key
-               for name, (key, request) in requests.items()}
+    waiting = list(requests.items())
+    out: dict = {}  # future -> cache key
+    finished = as_completed()
+
+    def top_up() -> None:
+        while waiting and len(out) < max(1, sum(client.nthreads().values())):
+            name, (key, request) = waiting.pop(0)
+            future = client.submit(grade_on_worker, request, key=name, pure=False, retries=TASK_RETRIES)
+            out[future] = key
+            finished.add(future)
+
     try:
-        for future in as_completed(futures):
-            key = futures[future]
+        top_up()
+        for future in finished:
+            key = out.pop(future)
             try:
                 reply = future.result()
             except KilledWorker:
-                yield key, None, (f"grading it stopped a grading worker {allowed_failures + 1} times; "
-                                  "it was not tried again"), ""
-                continue
+                reply = {"result": None, "log": "", "fingerprint": fingerprint,
+                         "error": f"grading it stopped a grading worker {allowed_failures + 1} times; "
+                                  "it was not tried again"}
             except Exception as exc:  # the task's own code failed, even when tried again
-                yield key, None, f"the grader failed on this submission ({type(exc).__name__})", repr(exc)
-                continue
+                reply = {"result": None, "log": repr(exc), "fingerprint": fingerprint,
+                         "error": f"the grader failed on this submission ({type(exc).__name__})"}
+            future.release()  # the reply is here now: no worker needs to keep it
             if reply["fingerprint"] != fingerprint:
                 raise BatchError("a Dask worker runs a different grader (code, reference or "
                                  "configuration) than this machine: install the same version on every "
                                  "worker, with the same paths")
             result = result_from_dict(reply["result"]) if reply["result"] else None
+            top_up()
             yield key, result, reply["error"], reply["log"]
     except BaseException:
-        client.cancel(list(futures))
+        client.cancel(list(out))
         raise
 
 

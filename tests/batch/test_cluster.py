@@ -1,6 +1,7 @@
 """``grade batch`` on Dask: a small class graded serially, on the default LocalCluster and on a
 cluster reached by its scheduler's address, with Dask workers killed mid-batch, gives the same
-gradebook; a submission whose grading keeps killing workers gets a row that says so."""
+gradebook; a submission whose grading keeps killing workers gets a row that says so; the
+class report reads a real batch's results."""
 import csv
 import logging
 import threading
@@ -10,11 +11,13 @@ from pathlib import Path
 import dask
 import psutil
 import pytest
+from click.testing import CliRunner
 from distributed import LocalCluster
 
 from autograder.batch.command import BatchOutputs, run_batch
 from autograder.batch.grade import BatchSettings
 from autograder.examples import build_submission
+from cli import main
 from tests.batch.test_batch import BUGGY, PART, _folder, _quiet
 
 GRADER_PROCESS = "autograder.batch.worker"
@@ -38,6 +41,7 @@ class WorkerKiller(threading.Thread):
                         self.seen.add(grader.pid)
                         grader.parent().kill()  # the Dask worker; its nanny starts a new one
                         self.killed += 1
+                        break
                 except psutil.Error:
                     continue
             time.sleep(0.1)
@@ -88,6 +92,9 @@ def small_class(tmp_path) -> Path:
 def test_serial_local_cluster_and_scheduler_address_give_the_same_gradebook(small_class, tmp_path):
     serial = _grade(small_class, tmp_path / "serial", jobs=1)
     assert [row[5] for row in serial[1:]] == ["15.00", "0.00", serial[3][5]] and serial[3][5] != "15.00"
+    report = CliRunner().invoke(main, ["report", str(tmp_path / "serial")])  # from a real batch's results
+    assert report.exit_code == 0, report.output
+    assert "same_padding" in (tmp_path / "serial" / "class_report.html").read_text()
 
     mallory = _folder(small_class / "mallory", (small_class / "alice" / "shapes.py").read_text() + "\n# m\n")
     killer = WorkerKiller(target=str(mallory), times=2)  # every worker that grades mallory dies
@@ -102,7 +109,7 @@ def test_serial_local_cluster_and_scheduler_address_give_the_same_gradebook(smal
     mallory.rmdir()
     settings = {"distributed.scheduler.worker-saturation": 1.0}
     with dask.config.set(settings), LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                                 dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+                                                 dashboard_address=":0", silence_logs=logging.ERROR) as cluster:
         killer = WorkerKiller(times=1)  # a worker lost mid-batch: its submission is graded elsewhere
         remote = _grade(small_class, tmp_path / "remote", killer, scheduler=cluster.scheduler_address)
     assert killer.killed == 1
