@@ -127,7 +127,7 @@ def test_check_from_the_handout_fails_the_stubs_cleanly_and_passes_the_reference
     passed = _run_check(root)
     assert passed.returncode == 0, passed.stdout[-3000:] + passed.stderr[-3000:]
     assert "FAIL" not in passed.stdout and "PASS" in passed.stdout
-    for part in ("shapes", "layers", "fast_layers", "cifar10"):
+    for part in load_config().parts:  # every part has visible tests the handout checks
         assert f"\n{part}: " in passed.stdout
 
 
