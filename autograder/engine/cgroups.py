@@ -157,17 +157,23 @@ def _delegate_v2(folder: Path) -> set:
 
 def _remove_stale(parents) -> None:
     """Remove sandbox cgroups left by a grader that died (named after its pid)."""
-    for parent in set(parents):
-        for child in parent.glob(f"{PREFIX}*-*"):
-            pid = child.name[len(PREFIX):].split("-")[0]
-            if pid.isdigit() and not Path(f"/proc/{pid}").exists():
-                try:
-                    tasks = (child / "cgroup.procs").read_text().split()
-                except FileNotFoundError:  # another grader starting at the same time removed it
-                    continue
-                for task in tasks:
-                    _try(lambda: os.kill(int(task), signal.SIGKILL))
-                _try(lambda: _remove(child))
+    stale = [child for parent in set(parents) for child in parent.glob(f"{PREFIX}*-*")
+             if (pid := child.name[len(PREFIX):].split("-")[0]).isdigit()
+             and not Path(f"/proc/{pid}").exists()]
+    for child in stale:  # every hierarchy first: a task frozen in one cannot leave any other
+        try:
+            tasks = (child / "cgroup.procs").read_text().split()
+        except FileNotFoundError:  # another grader starting at the same time removed it
+            continue
+        for task in tasks:
+            _try(lambda: os.kill(int(task), signal.SIGKILL))
+        # A grader killed while the student was frozen (its reference being timed) leaves the
+        # cgroup frozen, and a frozen task does not act on SIGKILL until thawed.
+        version = 2 if (child / "cgroup.freeze").exists() else 1
+        if version == 2 or (child / "freezer.state").exists():
+            _try(lambda: _set_frozen(child, version, False))
+    for child in stale:
+        _try(lambda: _remove(child))
 
 
 class Cgroup:

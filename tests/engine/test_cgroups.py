@@ -109,3 +109,26 @@ def _runs_spinner(pid: str) -> bool:
             return b"while True: pass" in f.read()
     except OSError:
         return False
+
+
+@needs_cgroups
+def test_a_frozen_cgroup_left_by_a_dead_grader_is_thawed_killed_and_removed():
+    # A grader killed while it timed the reference leaves the student frozen; SIGKILL alone
+    # never reaches a frozen task, so it would hold its memory forever.
+    import subprocess
+
+    if "freezer" not in HOST.parents:
+        pytest.skip("no freezer here")
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # a pid that no longer exists names the "dead grader"
+    name = f"{cgroups.PREFIX}{dead.pid}-1"
+    folders = {c: parent / name for c, parent in HOST.parents.items()}
+    for folder in set(folders.values()):
+        folder.mkdir()
+    sleeper = subprocess.Popen(cgroups.Cgroup.enter_command(
+        type("G", (), {"folders": folders})(), ["sleep", "600"]))
+    time.sleep(0.3)
+    cgroups._set_frozen(folders["freezer"], HOST.version, True)
+    cgroups._remove_stale(HOST.parents.values())
+    assert sleeper.wait(timeout=10) == -9
+    assert not any(folder.exists() for folder in folders.values())
