@@ -20,6 +20,8 @@ import os
 import signal
 from collections.abc import Iterator
 
+from .procfs import process_table
+
 CGROUP_FREEZER = "cgroup freezer"
 STOP_SIGNALS = "SIGSTOP"
 
@@ -81,17 +83,10 @@ def processes_of(root: int, uid: int | None = None) -> list:
     """``root`` and its descendants, and every process of ``uid`` (when given), from /proc."""
     children: dict = {}
     owned = []
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            if uid is not None and entry.stat().st_uid == uid:
-                owned.append(int(entry.name))
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
+    for pid, (ppid, owner) in process_table(with_uids=uid is not None).items():
+        children.setdefault(ppid, []).append(pid)
+        if uid is not None and owner == uid:
+            owned.append(pid)
     found, todo = [], [root]
     while todo:
         pid = todo.pop()

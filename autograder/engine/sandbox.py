@@ -39,6 +39,7 @@ from pathlib import Path
 from . import cgroups
 from .childside import protocol
 from .memory import oom_kill_count, oom_kills_since
+from .procfs import process_table
 
 RUNTIME_PACKAGE = "_grader_runtime"
 PR_SET_CHILD_SUBREAPER = 36
@@ -596,17 +597,7 @@ def _kill_orphans() -> None:
         return  # no /proc (macOS): only the session's process group was killed
     me = os.getpid()
     for _ in range(50):
-        children = []
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry.name}/stat") as f:
-                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            if ppid == me:
-                children.append(int(entry.name))
+        children = [pid for pid, (ppid, _) in process_table().items() if ppid == me]
         if not children:
             return
         for pid in children:
