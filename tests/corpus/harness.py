@@ -77,6 +77,19 @@ def grade_case(case: Case, tmp_path: Path) -> Outcome:
     return outcome
 
 
+def grade_and_check(case: Case, tmp_path: Path, validator) -> Outcome:
+    """Grade ``case`` and check what every corpus case must meet: bounded time, a valid result,
+    exactly its expected credit, containment, and the case's own check."""
+    outcome = grade_case(case, tmp_path)
+    assert outcome.seconds < case.max_seconds, f"grading took {outcome.seconds:.1f} s"
+    check_valid_result(outcome, validator)
+    check_credit(outcome)
+    check_contained(outcome)
+    if case.check:
+        case.check(outcome)
+    return outcome
+
+
 def _grade(case: Case, ctx: Context) -> Outcome:
     source = build(case, ctx)
     config = load_config()

@@ -165,8 +165,8 @@ def all_of(*checks):
     return check
 
 
-def _truncated_weights(folder, ctx):
-    """Save the reference model's (untrained) state_dict, then keep its first half."""
+def save_untrained_weights(folder) -> None:
+    """cifar10.pt: the state_dict of the folder's own (untrained) build_model()."""
     import sys
 
     import torch
@@ -178,6 +178,11 @@ def _truncated_weights(folder, ctx):
     finally:
         sys.path.remove(str(folder))
         sys.modules.pop("cifar10", None)
+
+
+def _truncated_weights(folder, ctx):
+    """Save the reference model's (untrained) state_dict, then keep its first half."""
+    save_untrained_weights(folder)
     data = (folder / "cifar10.pt").read_bytes()
     (folder / "cifar10.pt").write_bytes(data[:len(data) // 2])
     return folder

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from . import Append, Case, Replace
-from .harness import check_contained, check_credit, check_valid_result, grade_case, params
+from .harness import check_credit, grade_and_check, grade_case, params
 from .hostile import (CIFAR10_OPT_IN, FL, FLUSHED, L, NOISY, RELU_OUT_WRONG, mentions, says,
-                      wrap_relu_forward)
+                      save_untrained_weights, wrap_relu_forward)
 
 SPEED = "fast_layers::test_conv_forward_fast_speed"
 POOL_SPEED = "fast_layers::test_max_pool_forward_fast_speed"
@@ -151,26 +151,13 @@ def train(model, train_loader, epochs, device):
 """
 
 
-def _save_weights(folder: Path) -> None:
-    """cifar10.pt: the state_dict of the folder's own build_model()."""
-    import torch
-
-    sys.path.insert(0, str(folder))
-    try:
-        import cifar10 as student_model
-        torch.save(student_model.build_model().state_dict(), folder / "cifar10.pt")
-    finally:
-        sys.path.remove(str(folder))
-        sys.modules.pop("cifar10", None)
-
-
 def _answers_by_position(folder: Path, ctx) -> Path:
     from reference.cifar10_data import load_cifar10, write_fake_cifar10
 
     data = write_fake_cifar10(ctx.root / "labels-known", n_train_per_batch=20, n_test=FAKE_TEST_SIZE)
     labels = [int(v) for v in load_cifar10(data, "test")[1]]
     (folder / "cifar10.py").write_text(ORACLE.format(labels=labels))
-    _save_weights(folder)
+    save_untrained_weights(folder)
     return folder
 
 
@@ -178,7 +165,7 @@ def _claims_training(folder: Path, ctx) -> Path:
     source = (folder / "cifar10.py").read_text()
     (folder / "cifar10.py").write_text(source + "\n\ndef train(model, train_loader, epochs, "
                                        "device):\n    return [2.3 / (e + 1) for e in range(epochs)]\n")
-    _save_weights(folder)
+    save_untrained_weights(folder)
     return folder
 
 
@@ -316,13 +303,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", params(CASES))
 def test_hostile_trusted(case, tmp_path, validator):
-    outcome = grade_case(case, tmp_path)
-    assert outcome.seconds < case.max_seconds, f"grading took {outcome.seconds:.1f} s"
-    check_valid_result(outcome, validator)
-    check_credit(outcome)
-    check_contained(outcome)
-    if case.check:
-        case.check(outcome)
+    grade_and_check(case, tmp_path, validator)
 
 
 # --- no false accusations ---------------------------------------------------------------------
