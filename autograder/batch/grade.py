@@ -22,7 +22,7 @@ from autograder.batch.discover import Submission
 from autograder.batch.task import grade_on_worker
 from autograder.config import GradingConfig, load_config
 from autograder.engine.results import GradeResult
-from autograder.run import cifar10_test_data
+from autograder.data import find_data
 
 # Worker start-up, loading the submission and the grader's own work between student calls:
 # added to the parts' time budgets (which bound the student's calls) for the default limit.
@@ -66,7 +66,7 @@ class Outcome:
 
 def check_settings(settings: BatchSettings) -> GradingConfig:
     """The configuration, once the settings are known to be usable: a bad config, an unknown
-    part or missing CIFAR-10 data stop the batch before any submission is graded."""
+    part or a part's missing data stop the batch before any submission is graded."""
     config = load_config(settings.config_path)
     unknown = [p for p in settings.parts if p not in config.parts]
     if unknown:
@@ -75,8 +75,9 @@ def check_settings(settings: BatchSettings) -> GradingConfig:
         raise BatchError("--jobs sizes the local cluster; a cluster at --scheduler has its own workers")
     if settings.jobs is not None and settings.jobs < 1:
         raise BatchError("--jobs must be at least 1")
-    if "cifar10" in (settings.parts or config.parts):
-        cifar10_test_data(str(settings.data_dir) if settings.data_dir else None, config)
+    for name in settings.parts or config.parts:
+        if config.parts[name].data:
+            find_data(config.parts[name], str(settings.data_dir) if settings.data_dir else None)
     return config
 
 
