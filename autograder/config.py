@@ -96,6 +96,14 @@ class GradingConfig:
     def total_points(self) -> float:
         return sum(p.points for p in self.parts.values())
 
+    def select(self, names) -> list:
+        """The ``PartConfig``s named (``--part``), every part when none is; ``ConfigError``
+        naming any that the course does not grade."""
+        unknown = [n for n in names if n not in self.parts]
+        if unknown:
+            raise ConfigError(f"unknown part(s) {unknown}; the parts are {list(self.parts)}")
+        return [self.parts[n] for n in names] or list(self.parts.values())
+
 
 SECTIONS = ("parts", "limits")
 CHECKS = {"positive": POSITIVE, "at_least_0": _at_least(0), "fractions": FRACTIONS,

@@ -73,7 +73,7 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
     """Grade ``source`` within the grade's time budget; ``on_part`` gets the results so far
     after each part but the last (to keep a results file current)."""
     config = config or load_config()
-    selected = _select_parts(config, parts)
+    selected = config.select(parts or ())
     isolation = detect_isolation(options.allow_namespaces)
     started = time.monotonic()
     budget = options.budget or config.limits.grade_budget_seconds
@@ -160,15 +160,6 @@ def _out_of_memory_notes(oom_kills_before: int | None) -> list:
             f"{killed} process(es), and the tests that were running in them "
             "failed for that reason. Ask the course staff to regrade with more memory "
             "(Gradescope: Autograder Settings)."]
-
-
-def _select_parts(config: GradingConfig, names: list | None) -> list:
-    if not names:
-        return list(config.parts.values())
-    unknown = [n for n in names if n not in config.parts]
-    if unknown:
-        raise GraderError(f"unknown part(s) {unknown}; the parts are {list(config.parts)}")
-    return [config.parts[n] for n in names]
 
 
 def _hidden_paths(source: Path, options: RunOptions, config: GradingConfig) -> tuple:

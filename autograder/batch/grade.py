@@ -68,16 +68,14 @@ def check_settings(settings: BatchSettings) -> GradingConfig:
     """The configuration, once the settings are known to be usable: a bad config, an unknown
     part or a part's missing data stop the batch before any submission is graded."""
     config = load_config(settings.config_path)
-    unknown = [p for p in settings.parts if p not in config.parts]
-    if unknown:
-        raise BatchError(f"unknown part(s) {unknown}; the parts are {list(config.parts)}")
+    selected = config.select(settings.parts)
     if settings.jobs is not None and settings.scheduler:
         raise BatchError("--jobs sizes the local cluster; a cluster at --scheduler has its own workers")
     if settings.jobs is not None and settings.jobs < 1:
         raise BatchError("--jobs must be at least 1")
-    for name in settings.parts or config.parts:
-        if config.parts[name].data:
-            find_data(config.parts[name], str(settings.data_dir) if settings.data_dir else None)
+    for part in selected:
+        if part.data:
+            find_data(part, str(settings.data_dir) if settings.data_dir else None)
     return config
 
 

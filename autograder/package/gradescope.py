@@ -119,10 +119,7 @@ def _settings(parts: list, data: str, options: GradescopeOptions) -> str:
 def _check_parts(names: tuple) -> list:
     """The parts to grade, each with a suite; a part whose suite is not written yet is refused."""
     config = load_config()
-    unknown = [n for n in names if n not in config.parts]
-    if unknown:
-        raise PackageError(f"unknown part(s) {unknown}; the parts are {list(config.parts)}")
-    selected = [config.parts[n] for n in names] or list(config.parts.values())
+    selected = config.select(names)
     without_suite = [p.name for p in selected if not any((SUITES_DIR / p.name).glob("test_*.py"))]
     if without_suite:
         ready = [n for n in config.parts if any((SUITES_DIR / n).glob("test_*.py"))]

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from autograder.config import load_config
+from autograder.config import ConfigError, load_config
 from autograder.engine.sandbox import detect_isolation, python_readable_by_others
 from autograder.examples import REFERENCE_DIR, build_submission
 from autograder.package import gradescope
@@ -222,7 +222,7 @@ def test_options_reach_setup_sh_and_run_autograder(tmp_path):
 
 
 def test_unknown_parts_and_parts_without_a_suite_are_refused(tmp_path, monkeypatch):
-    with pytest.raises(PackageError, match="unknown part"):
+    with pytest.raises(ConfigError, match="unknown part"):
         build_gradescope_zip(tmp_path / "a.zip", GradescopeOptions(parts=("nope",)))
     monkeypatch.setattr(gradescope, "SUITES_DIR", tmp_path / "no-suites")
     with pytest.raises(PackageError, match="no hidden suite for part"):
