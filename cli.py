@@ -136,8 +136,8 @@ def demo(which: str, parts: tuple) -> None:
     import tempfile
 
     from autograder.config import load_config
-    from autograder.examples import build_submission
     from autograder.data import DataError, find_data
+    from autograder.examples import build_submission
 
     config = load_config()
     parts = parts or tuple(config.parts)
@@ -148,6 +148,8 @@ def demo(which: str, parts: tuple) -> None:
             parts = tuple(p for p in parts if p != name)
             click.echo(f"Skipping {name}, which needs {config.parts[name].data.what} "
                        f"(`grade run --data-dir DIR` grades it): {exc}")
+    if not parts:
+        return
     with tempfile.TemporaryDirectory(prefix="grade-demo-") as tmp:
         folder = build_submission(which, Path(tmp) / f"{which}-submission")
         click.echo(f"Grading the {which} submission ({', '.join(sorted(p.name for p in folder.iterdir()))})")

@@ -183,8 +183,8 @@ def _data_declaration(table, file: Path) -> DataDeclaration | None:
     table = _table({"data": table}, "data", file)
     required = [key for key, f in DATA_KEYS.items() if f.default is dataclasses.MISSING]
     for key in sorted(set(table) - set(DATA_KEYS)) + [k for k in required if k not in table]:
-        raise ConfigError(f"{file}: data.{key} is not a key, or is missing; the keys are "
-                          f"{', '.join(DATA_KEYS)} (required: {', '.join(required)})")
+        raise ConfigError(f"{file}: data.{key} is {'missing' if key in required else 'not a key'}; the keys "
+                          f"are {', '.join(DATA_KEYS)} (required: {', '.join(required)})")
     values = {key: tuple(v) if type(v) is list else v for key, v in table.items()}
     for key, value in values.items():
         kind = tuple if key == "files" else str
