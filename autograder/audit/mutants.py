@@ -57,7 +57,8 @@ def mutants_of(part: str, file: str, source: str) -> list:
         found.setdefault(mutant.id, mutant)
     for misconception in MISCONCEPTIONS:
         if misconception.file == file:
-            mutant = Mutant(part, file, "misconception", 0, misconception.name, source,
+            line = source[:source.index(misconception.old)].count("\n") + 1
+            mutant = Mutant(part, file, "misconception", line, misconception.name, source,
                             misconception.apply(source), misconception)
             found[mutant.id] = mutant  # the name wins over a generic mutant of the same source
     return list(found.values())

@@ -1,39 +1,43 @@
 """Grade mutants with the hidden suites, in parallel, and sum up the mutation score per part.
 
 Each mutant is a submission like any other: the reference's files with the part's file replaced,
-graded by ``grade_submission`` in the usual sandbox. It is killed when the part scores below full.
+graded by ``grade_submission`` in the usual sandbox, one sandbox start a mutant. It is killed by
+the first test that loses points; it runs only the untimed tests that reach its change, cheapest
+first (``selection``), as measured once on the reference.
 """
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import multiprocessing
 import random
+import shutil
 import tempfile
+import time
 import tomllib
 from pathlib import Path
 from typing import Callable
 
 from autograder.audit.mutants import Mutant, mutants_of
+from autograder.audit.selection import TestPicker, reached_functions, reaching_tests
 from autograder.config import GradingConfig, load_config
-from autograder.examples import REFERENCE_DIR, build_submission
+from autograder.examples import REFERENCE_DIR
 
 TRIAGE_FILE = Path(__file__).with_name("triage.toml")
-FULL_MARKS_SLACK = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
     mutant: Mutant
-    score: float
-    max_score: float
-    failed: tuple  # names of the tests that lost points
-    passed: tuple
+    failed: tuple  # the test that lost points (a mutant stops at its first), by name
+    passed: tuple  # the tests it ran and passed: those that reach its change
+    seconds: float = 0.0
     error: str = ""  # the grader itself failed on this mutant: neither killed nor survived
 
     @property
     def killed(self) -> bool:
-        return not self.error and self.score < self.max_score - FULL_MARKS_SLACK
+        return not self.error and bool(self.failed)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +108,11 @@ def run_audit(parts: list, workers: int, sample: int | None, seed: int,
     # spawn: the workers start clean rather than as copies of a process with a progress thread.
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(grade_mutant, mutant) for mutant in mutants]
+        names = [part.name for part in parts]
+        coverage = dict(zip(names, pool.map(reference_coverage, names)))
+        futures = [pool.submit(grade_mutant, m,
+                               reaching_tests(coverage[m.part], reached_functions(m.original, m.line)))
+                   for m in mutants]
         for future in concurrent.futures.as_completed(futures):
             verdict = future.result()
             verdicts.append(verdict)
@@ -116,20 +124,56 @@ def run_audit(parts: list, workers: int, sample: int | None, seed: int,
             for part in parts]
 
 
-def grade_mutant(mutant: Mutant) -> Verdict:
-    """Grade the reference submission with ``mutant`` in place of its file (in a worker process,
-    which reads the shipped configuration itself: its part settings are not picklable)."""
-    from autograder.run import grade_submission  # the worker's own import, after spawn
+def reference_coverage(part: str) -> dict:
+    """node id -> ``TestRun`` of each untimed test of ``part`` graded on the reference (in a
+    worker process). Raises ``AuditError`` if the reference loses points: no mutant's verdict
+    would then mean anything."""
+    picker, result = _grade_reference_with(part, None, lambda folder: None)
+    lost = [run.name for run in picker.runs.values() if run.lost_points]
+    if lost or not picker.runs:
+        raise AuditError(f"the reference loses points in {part}: {lost or 'no test ran'}; "
+                         "fix the suite or the reference before auditing")
+    return picker.runs
 
-    config = load_config()
 
+def grade_mutant(mutant: Mutant, tests: tuple | None = None) -> Verdict:
+    """Grade the reference submission with ``mutant`` in place of its file, running ``tests``
+    (node ids; None: every untimed test), in a worker process."""
+    started = time.monotonic()
+    try:
+        picker, _ = _grade_reference_with(mutant.part, tests,
+                                          lambda folder: (folder / mutant.file).write_text(mutant.source))
+    except Exception as exc:  # one broken grade must not lose the whole audit's work
+        return Verdict(mutant, (), (), time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
+    runs = picker.runs.values()
+    return Verdict(mutant, tuple(r.name for r in runs if r.lost_points),
+                   tuple(r.name for r in runs if not r.lost_points), time.monotonic() - started)
+
+
+class AuditError(Exception):
+    """The audit cannot give meaningful verdicts (the reference itself fails its suite)."""
+
+
+def _grade_reference_with(part: str, tests: tuple | None, change: Callable[[Path], None]) -> tuple:
+    """Grade the reference's files, changed by ``change(folder)``, on ``part`` with a
+    ``TestPicker`` running ``tests``; returns the picker and the grade. Workers read the shipped
+    configuration themselves (a course's part settings are rebuilt from their declaration)."""
+    from autograder.run import RunOptions, grade_submission  # the worker's own import, after spawn
+
+    picker = TestPicker(tests)
     with tempfile.TemporaryDirectory(prefix="grade-audit-") as tmp:
-        folder = build_submission("reference", Path(tmp) / "submission")
-        (folder / mutant.file).write_text(mutant.source)
-        try:
-            result = grade_submission(folder, [mutant.part], config)
-        except Exception as exc:  # one broken grade must not lose the whole audit's work
-            return Verdict(mutant, 0.0, 0.0, (), (), error=f"{type(exc).__name__}: {exc}")
-    lost = tuple(t.name for t in result.tests if t.score < t.max_score - FULL_MARKS_SLACK)
-    kept = tuple(t.name for t in result.tests if t.name not in lost)
-    return Verdict(mutant, result.score, result.max_score, lost, kept)
+        folder = Path(tmp) / "submission"
+        folder.mkdir()
+        for file in _config().parts[part].files:  # the part's files only (not cifar10.pt's 8 MB)
+            shutil.copyfile(REFERENCE_DIR / file, folder / file)
+        change(folder)
+        result = grade_submission(folder, [part], _config(), RunOptions(suite_plugins=(picker,)))
+    return picker, result
+
+
+@functools.cache
+def _config() -> GradingConfig:
+    """The shipped configuration without shrinking: a mutant needs its verdict, not feedback."""
+    config = load_config()
+    parts = {name: dataclasses.replace(part, shrink_failures=False) for name, part in config.parts.items()}
+    return dataclasses.replace(config, parts=parts)

@@ -5,7 +5,7 @@ mistake it looks like, never an expected value.
 Trusted side only: the mutants are reference code with one edit, compiled and run here on the
 suite's own inputs; student code never runs in this process. ``check_forward`` and
 ``check_backward`` are those of ``checks`` (which ship to students with the visible tests and so
-must not know the reference) plus this naming.
+must not know the reference) plus this naming, and the smallest failing input (``shrink``).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from autograder.audit.misconceptions import MISCONCEPTIONS, Misconception
 from autograder.examples import REFERENCE_DIR
-from autograder.suites import checks
+from autograder.suites import checks, shrink
 
 # A wrong output "matches" a mutant when it is this close to it, relative to the mutant's largest
 # magnitude: float32 round-off (1e-7) passes, a different mistake (errors near 1) does not.
@@ -29,10 +29,11 @@ def check_forward(student_fn, args: tuple, expected: np.ndarray, tol: float = ch
                   scaled: bool = False, dtype=None) -> None:
     """``checks.check_forward``, naming the misconception a wrong ``out`` matches."""
     recorder = _Recorder(student_fn)
-    with _naming(lambda: misconception_of(
+    check = functools.partial(checks.check_forward, tol=tol, scaled=scaled, dtype=dtype)
+    with shrink.forward_failure(student_fn, args, check), _naming(lambda: misconception_of(
             lambda module: (getattr(module, student_fn.name)(*_copies(args))[0],),
             (_first(recorder.value),), (expected,), student_fn.name)):
-        checks.check_forward(recorder, args, expected, tol, scaled, dtype)
+        check(recorder, args, expected)
 
 
 def check_backward(student_forward, student_backward, args: tuple, dout: np.ndarray,
@@ -44,9 +45,11 @@ def check_backward(student_forward, student_backward, args: tuple, dout: np.ndar
         value = recorder.value
         return tuple(value) if len(expected) > 1 and isinstance(value, (tuple, list)) else (value,)
 
-    with naming_backward(student_forward.name, student_backward.name, args, dout, student_grads,
-                         tuple(expected.values())):
-        checks.check_backward(student_forward, recorder, args, dout, expected, tol, scaled, dtype)
+    check = functools.partial(checks.check_backward, tol=tol, scaled=scaled, dtype=dtype)
+    with shrink.backward_failure(student_forward, student_backward, args, tuple(expected), check), \
+            naming_backward(student_forward.name, student_backward.name, args, dout, student_grads,
+                            tuple(expected.values())):
+        check(student_forward, recorder, args, dout, expected)
 
 
 def naming_backward(forward: str, backward: str, args: tuple, dout: np.ndarray,

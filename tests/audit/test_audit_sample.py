@@ -13,3 +13,5 @@ def test_sampled_mutants_are_killed_or_equivalent():
         assert len(part.verdicts) == SAMPLE and not part.errors, [v.error for v in part.errors]
         unexplained = [f"{v.mutant.id}: {v.mutant.description}" for v in part.unexplained]
         assert not unexplained, f"{part.part}: survivors {unexplained} (grade audit --part {part.part})"
+        # a mutant stops at its first failing test
+        assert all(len(v.failed) == 1 for v in part.verdicts if v.killed)

@@ -64,8 +64,8 @@ def test_triage_verdicts_are_equivalent_or_test():
 
 def test_the_score_leaves_out_equivalent_mutants_and_grader_errors():
     first, second, third, fourth = part_mutants(PARTS[0])[:4]
-    verdicts = (Verdict(first, 1.0, 1.0, (), ("t",)), Verdict(second, 0.5, 1.0, ("t",), ()),
-                Verdict(third, 1.0, 1.0, (), ("t",)), Verdict(fourth, 0.0, 0.0, (), (), error="E"))
+    verdicts = (Verdict(first, (), ("t",)), Verdict(second, ("t",), ()),
+                Verdict(third, (), ("t",)), Verdict(fourth, (), (), error="E"))
     score = PartScore(PARTS[0].name, verdicts, {first.id: "equivalent: why"})
     assert score.score == 0.5 and [v.mutant for v in score.unexplained] == [third]
     assert [v.mutant for v in score.errors] == [fourth] and not score.errors[0].killed

@@ -10,6 +10,7 @@ from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_forward, ch
                                       describe_conv, expect_value_error, numerical_gradient,
                                       random_array)
 from autograder.suites.misconceptions import check_backward, check_forward
+from autograder.suites.shrink import shrinking  # noqa: F401 (autouse: smallest failing inputs)
 from reference import fast_layers as ref
 
 # (x shape, w shape, stride, pad)
@@ -141,6 +142,7 @@ def test_conv_fast_invalid_inputs(fast_layers, cases):
         ("filter does not fit: (8 + 2 - 3) / 2 is not an integer", ((2, 3, 8, 8), (4, 3, 3, 3), 2, 1)),
         ("filter 7x7 larger than the 4x4 input", ((1, 1, 4, 4), (1, 1, 7, 7), 1, 0)),
         ("w has 2 channels but x has 3", ((1, 3, 6, 6), (2, 2, 3, 3), 1, 1)),
+        ("stride 0", ((1, 1, 5, 5), (1, 1, 3, 3), 0, 0)),
     ]:
         x_shape, w_shape, stride, pad = args
         cases.run(f"{label}: {describe_conv(x_shape, w_shape, stride, pad)}", forward_raises, *args)

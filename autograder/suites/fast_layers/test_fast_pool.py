@@ -9,6 +9,7 @@ from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, c
                                       check_max_pool_routing, check_no_mutation, describe_pool,
                                       expect_value_error, numerical_gradient, random_array)
 from autograder.suites.misconceptions import check_backward, check_forward, naming_backward
+from autograder.suites.shrink import shrinking  # noqa: F401 (autouse: smallest failing inputs)
 from reference import fast_layers as ref
 
 # (x shape, pool height, pool width, stride)
@@ -140,6 +141,9 @@ def test_max_pool_fast_invalid_inputs(fast_layers, cases):
         ("window does not fit: (9 - 2) / 2 is not an integer", random_array((2, 2, 9, 9), SEED + 600),
          _param(2, 2, 2)),
         ("window 5x5 larger than the 4x4 input", random_array((1, 1, 4, 4), SEED + 601), _param(5, 5, 1)),
+        ("stride 0", random_array((1, 1, 4, 4), SEED + 602), _param(2, 2, 0)),
+        ("pool height 0", random_array((1, 1, 4, 4), SEED + 603), _param(0, 2, 2)),
+        ("pool width 0", random_array((1, 1, 4, 4), SEED + 604), _param(2, 0, 2)),
         ("integer x", np.arange(32).reshape(2, 1, 4, 4), _param(2, 2, 2)),
     ]:
         cases.run(f"{label}: {describe_pool(x.shape, pool_param, x.dtype)}", expect_value_error,

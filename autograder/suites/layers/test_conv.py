@@ -6,6 +6,7 @@ from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_forward, ch
                                       describe_conv, expect_value_error, linspace_array,
                                       numerical_gradient, random_array)
 from autograder.suites.misconceptions import check_backward, check_forward
+from autograder.suites.shrink import shrinking  # noqa: F401 (autouse: smallest failing inputs)
 from reference import layers as ref
 
 # (x shape, w shape, stride, pad): small, because the naive conv runs in the sandbox.
