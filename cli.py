@@ -11,6 +11,8 @@ from autograder.check import command as check_command
 from autograder.parts import part_names
 
 PARTS_HELP = f"Grade only this part (repeatable): {', '.join(part_names())}."
+DATA_HELP = ("Folder with the data a part reads (each part's part.toml declares its data and where "
+             "it is looked for without this, e.g. an environment variable, then ./data).")
 
 
 class CommandError(click.ClickException):
@@ -26,10 +28,14 @@ def _input_errors() -> tuple:
     from autograder.batch.discover import ClassFolderError
     from autograder.batch.grade import BatchError
     from autograder.config import ConfigError
+    from autograder.data import DataError
+    from autograder.package import PackageError
     from autograder.run import GraderError
-    from reference.cifar10_data import CIFAR10DataError
+    from autograder.scaffold import ScaffoldError
+    from reference.cifar10_data import CIFAR10DataError  # grade train-reference's
 
-    return ConfigError, GraderError, CIFAR10DataError, BatchError, ClassFolderError
+    return (ConfigError, GraderError, DataError, CIFAR10DataError, BatchError, ClassFolderError,
+            PackageError, ScaffoldError)
 
 
 class GradeCommands(click.Group):
@@ -80,8 +86,7 @@ def main() -> None:
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the results.json here (any format); hidden from student code.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Folder with cifar-10-batches-py (else $GRADE_CIFAR10_DIR, else ./data).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_HELP)
 @click.option("--timeout", type=click.FloatRange(min=0.1), help="Per-call time limit in seconds.")
 @click.option("--budget", type=click.FloatRange(min=1),
               help="Wall-clock budget in seconds for the whole grade (default: limits.grade_budget_seconds).")
@@ -131,20 +136,20 @@ def demo(which: str, parts: tuple) -> None:
     import tempfile
 
     from autograder.config import load_config
+    from autograder.data import DataError, find_data
     from autograder.examples import build_submission
-    from autograder.run import GraderError, cifar10_test_data
 
     config = load_config()
     parts = parts or tuple(config.parts)
-    needs_data = [p for p in parts if p in config.parts and config.parts[p].data]
-    if needs_data:
+    for name in [p for p in parts if p in config.parts and config.parts[p].data]:
         try:
-            cifar10_test_data(None, config)
-        except GraderError:
-            parts = tuple(p for p in parts if p not in needs_data)
-            click.echo(f"Skipping {', '.join(needs_data)}: no CIFAR-10 test data in $GRADE_CIFAR10_DIR or "
-                       "./data (put torchvision's cifar-10-batches-py folder in ./data, or grade "
-                       "with `grade run --data-dir DIR`).")
+            find_data(config.parts[name], None)
+        except DataError as exc:
+            parts = tuple(p for p in parts if p != name)
+            click.echo(f"Skipping {name}, which needs {config.parts[name].data.what} "
+                       f"(`grade run --data-dir DIR` grades it): {exc}")
+    if not parts:
+        return
     with tempfile.TemporaryDirectory(prefix="grade-demo-") as tmp:
         folder = build_submission(which, Path(tmp) / f"{which}-submission")
         click.echo(f"Grading the {which} submission ({', '.join(sorted(p.name for p in folder.iterdir()))})")
@@ -172,13 +177,9 @@ def validate(config_path: Path | None, keys: bool) -> None:
 @click.argument("name")
 def new_part(name: str) -> None:
     """Write a working skeleton of the part NAME: its declaration and suite, stub and reference."""
-    from autograder.scaffold import ScaffoldError, new_part as write_part
+    from autograder.scaffold import new_part as write_part
 
-    try:
-        written = write_part(name)
-    except ScaffoldError as exc:
-        raise CommandError(str(exc)) from None
-    for path in written:
+    for path in write_part(name):
         click.echo(f"wrote {path}")
     click.echo("Next: edit them, then `grade validate` and `grade run` on the reference.")
 
@@ -195,33 +196,30 @@ SELF_TEST_HELP = "Skip grading the reference through the package (it must get fu
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("autograder.zip"),
               show_default=True)
 @click.option("--part", "parts", multiple=True, help="Grade only this part (repeatable); default: all.")
-@click.option("--cifar-data", "cifar10_dir", type=click.Path(path_type=Path),
-              help="Folder holding cifar-10-batches-py: its test batch goes into the zip (no network needed).")
-@click.option("--with-cifar-data", is_flag=True,
-              help="setup.sh downloads CIFAR-10 into /autograder/data when Gradescope builds the image.")
+@click.option("--data-dir", "--cifar-data", "data_dir", type=click.Path(path_type=Path),
+              help="Folder with the data the parts read: the files they declare go into the zip "
+                   "(no network needed).")
+@click.option("--download-data", "--with-cifar-data", "download_data", is_flag=True,
+              help="setup.sh downloads the parts' data into /autograder/data when Gradescope builds the image.")
 @click.option("--with-cuda-torch", is_flag=True, help="setup.sh installs the CUDA torch build (default: CPU).")
 @click.option("--torch-version", help="torch version setup.sh pins (default: the one installed here).")
 @click.option("--thresholds", type=EXISTING_FILE,
               help="Speed tiers for the grading machine (see `grade calibrate`), put in the zip.")
 @click.option("--no-self-test", is_flag=True, help=SELF_TEST_HELP)
-def gradescope(output: Path, parts: tuple, cifar10_dir: Path | None, with_cifar_data: bool,
+def gradescope(output: Path, parts: tuple, data_dir: Path | None, download_data: bool,
                with_cuda_torch: bool, torch_version: str | None, thresholds: Path | None,
                no_self_test: bool) -> None:
     """Build the autograder.zip to upload on Gradescope's "Configure Autograder" page, then grade
     the reference with it as Gradescope would (offline, set-up skipped)."""
-    from autograder.package.gradescope import (GradescopeOptions, PackageError, build_gradescope_zip,
-                                               prove_gradescope_zip)
+    from autograder.package.gradescope import GradescopeOptions, build_gradescope_zip, prove_gradescope_zip
 
-    if with_cifar_data and not no_self_test:
-        raise CommandError("--with-cifar-data: the self-test cannot download CIFAR-10 as setup.sh "
-                           "will; bundle it with --cifar-data DIR instead, or add --no-self-test")
-    options = GradescopeOptions(parts=parts, cuda_torch=with_cuda_torch, cifar10_dir=cifar10_dir,
-                                download_cifar10=with_cifar_data, torch_version=torch_version,
+    if download_data and not no_self_test:
+        raise CommandError("--download-data: the self-test cannot download the data as setup.sh "
+                           "will; bundle it with --data-dir DIR instead, or add --no-self-test")
+    options = GradescopeOptions(parts=parts, cuda_torch=with_cuda_torch, data_dir=data_dir,
+                                download_data=download_data, torch_version=torch_version,
                                 thresholds=thresholds)
-    try:
-        names = build_gradescope_zip(output, options)
-    except PackageError as exc:
-        raise CommandError(str(exc)) from None
+    names = build_gradescope_zip(output, options)
     click.echo(f"wrote {output} ({len(names)} files, {output.stat().st_size / 1024:.0f} KiB)")
     if no_self_test:
         return
@@ -250,14 +248,10 @@ def otter(output: Path, config_path: Path | None, no_self_test: bool) -> None:
     """Write an otter-assign master notebook of the notebook questions, then grade the reference's
     answers through otter assign and otter run (offline)."""
     from autograder.config import load_config
-    from autograder.package.notebook_parts import NotebookBuildError
     from autograder.package.otter import prove_master_notebook, write_master_notebook
 
     config = load_config(config_path)
-    try:
-        path = write_master_notebook(config, output)
-    except NotebookBuildError as exc:
-        raise CommandError(str(exc)) from None
+    path = write_master_notebook(config, output)
     click.echo(f"wrote {path}; next: otter assign {path} {output / 'dist'}")
     if not no_self_test:
         click.echo("self-test: otter assign, then otter run on the reference's answers ...")
@@ -275,13 +269,9 @@ def nbgrader(output: Path, config_path: Path | None, no_self_test: bool) -> None
     answers through generate_assignment and autograde in a scratch course (offline)."""
     from autograder.config import load_config
     from autograder.package.nbgrader import ASSIGNMENT_NAME, prove_source_notebook, write_source_notebook
-    from autograder.package.notebook_parts import NotebookBuildError
 
     config = load_config(config_path)
-    try:
-        path = write_source_notebook(config, output)
-    except NotebookBuildError as exc:
-        raise CommandError(str(exc)) from None
+    path = write_source_notebook(config, output)
     click.echo(f"wrote {path}; next, in {output}: nbgrader generate_assignment {ASSIGNMENT_NAME}")
     if not no_self_test:
         click.echo("self-test: nbgrader generate_assignment, then autograde of the reference's answers ...")
@@ -294,12 +284,9 @@ def nbgrader(output: Path, config_path: Path | None, no_self_test: bool) -> None
 def student(output: Path) -> None:
     """Build the student handout: stubs, notebook, visible tests and the `check` command."""
     from autograder.config import load_config
-    from autograder.package.student import PackageError, build_student_handout
+    from autograder.package.student import build_student_handout
 
-    try:
-        names = build_student_handout(output, load_config())
-    except PackageError as exc:
-        raise CommandError(str(exc)) from None
+    names = build_student_handout(output, load_config())
     click.echo(f"wrote {output} ({len(names)} files); students run: python -m autograder.check")
 
 
@@ -322,8 +309,7 @@ def student(output: Path) -> None:
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
               help="Results kept between runs (default: .grade-cache next to the gradebook).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True)
-@click.option("--data-dir", type=click.Path(path_type=Path),
-              help="Folder with cifar-10-batches-py (else $GRADE_CIFAR10_DIR, else ./data).")
+@click.option("--data-dir", type=click.Path(path_type=Path), help=DATA_HELP)
 @click.option("--config", "config_path", type=EXISTING_FILE,
               help="A TOML file laid over autograder/grading.toml.")
 @click.option("--thresholds", type=EXISTING_FILE,

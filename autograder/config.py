@@ -11,6 +11,7 @@ import dataclasses
 import tomllib
 from pathlib import Path
 
+from autograder.data import KEYS as DATA_KEYS, DataDeclaration
 from autograder.parts import SUITES_DIR, declaration_files
 
 DEFAULT_CONFIG = Path(__file__).with_name("grading.toml")
@@ -44,13 +45,17 @@ def _declared(default, description: str, check: tuple | None = None):
 @dataclasses.dataclass(frozen=True)
 class PartConfig:
     name: str = _declared("", "Part name: the folder autograder/suites/<name>/ holding part.toml.")
-    title: str = _declared("", "What the part asks of students, in a few words.")
+    title: str = _declared("", "What students write in this part, in a few words (the handout notebook's "
+                           "table of parts).")
     order: int = _declared(0, "Place of the part in reports and the handout (smallest first).")
     files: tuple = _declared((), "Files of the submission this part grades (for messages and the handout).")
     contract: tuple = _declared((), "(module, its public functions) pairs, from a table module -> "
                               "the functions its stub and its reference define.")
-    data: str = _declared("", "Data set the part's suite reads; empty: none.")
+    data: object = _declared(None, "What the part's suite reads besides the submission (a [data] table: "
+                             "autograder/data.py, DataDeclaration); None: nothing.")
     forbid_imports: tuple = _declared((), "Top-level packages student code may not import in this part.")
+    notebook_questions: tuple = _declared((), "Functions of the contract asked as otter/nbgrader notebook "
+                                          "questions, in this order (autograder/package/notebook_parts.py).")
     settings: object = _declared(None, "Settings of this part only (declared in its part.toml).")
     enabled: bool = _key(True, "Whether the course grades this part at all.")
     points: float = _key(0.0, "Points for the whole part; its tests' points markers add up to the declared points "
@@ -62,6 +67,8 @@ class PartConfig:
     call_timeout: float = _key(30.0, "Wall-clock limit in seconds for one student call.", POSITIVE)
     memory_mb: int = _key(2048, "Address-space limit of the student process (RLIMIT_AS), MiB.", _at_least(64))
     threads: int = _key(0, "BLAS/OpenMP/torch threads for student code; 0: use limits.threads.", _at_least(0))
+    data_dir: str = _key("", "Folder holding the part's data (if it declares any); empty: --data-dir, "
+                         "else where its declaration looks (its environment variable, then ./data).")
     shrink_failures: bool = _key(True, "Whether a failing numerical test shows the student a small failing "
                                  "input the grader makes up (new and public; the hidden input stays "
                                  "hidden), with their output and the expected one on it.")
@@ -92,6 +99,14 @@ class GradingConfig:
     def total_points(self) -> float:
         return sum(p.points for p in self.parts.values())
 
+    def select(self, names) -> list:
+        """The ``PartConfig``s named (``--part``), every part when none is; ``ConfigError``
+        naming any that the course does not grade."""
+        unknown = [n for n in names if n not in self.parts]
+        if unknown:
+            raise ConfigError(f"unknown part(s) {unknown}; the parts are {list(self.parts)}")
+        return [self.parts[n] for n in names] or list(self.parts.values())
+
 
 SECTIONS = ("parts", "limits")
 CHECKS = {"positive": POSITIVE, "at_least_0": _at_least(0), "fractions": FRACTIONS,
@@ -108,6 +123,7 @@ def load_config(path: Path | None = None, suites_dir: Path = SUITES_DIR) -> Grad
     declared = {name: dict(_read(file)) for name, file in files.items()}
     setting_types = {name: _settings_type(name, data.pop("settings", {}), files[name])
                      for name, data in declared.items()}
+    data_needs = {name: _data_declaration(data.pop("data", None), files[name]) for name, data in declared.items()}
     # part name -> key -> (value, the file that set it, how that file spells the key's table)
     parts = {name: _entries(data, files[name], "") for name, data in declared.items()}
     settings: dict = {name: {} for name in declared}
@@ -128,7 +144,7 @@ def load_config(path: Path | None = None, suites_dir: Path = SUITES_DIR) -> Grad
             settings[name].update(_entries(overrides, file, f"parts.{name}.settings."))
             parts[name].update(_entries(values, file, f"parts.{name}."))
         limits.update(_entries(_table(data, "limits", file), file, "limits."))
-    built = {name: _build(PartConfig, values, name=name,
+    built = {name: _build(PartConfig, values, name=name, data=data_needs[name],
                           settings=_build(setting_types[name], settings[name]))
              for name, values in parts.items()}
     return GradingConfig(parts={name: part for name, part in built.items() if part.enabled},
@@ -161,6 +177,24 @@ def _settings_type(part: str, declarations: dict, file: Path) -> type:
 
     return dataclasses.make_dataclass(f"{part}_settings", fields, frozen=True,
                                       namespace={"__reduce__": reduce})
+
+
+def _data_declaration(table, file: Path) -> DataDeclaration | None:
+    """The part's ``[data]`` table, every key of the kind ``DataDeclaration`` gives it."""
+    if table is None:
+        return None
+    table = _table({"data": table}, "data", file)
+    required = [key for key, f in DATA_KEYS.items() if f.default is dataclasses.MISSING]
+    for key in sorted(set(table) - set(DATA_KEYS)) + [k for k in required if k not in table]:
+        raise ConfigError(f"{file}: data.{key} is {'missing' if key in required else 'not a key'}; the keys "
+                          f"are {', '.join(DATA_KEYS)} (required: {', '.join(required)})")
+    values = {key: tuple(v) if type(v) is list else v for key, v in table.items()}
+    for key, value in values.items():
+        kind = tuple if key == "files" else str
+        if type(value) is not kind or (kind is tuple and not all(type(v) is str for v in value)):
+            raise ConfigError(f"{file}: data.{key} must be {'a list of strings' if kind is tuple else 'a string'}, "
+                              f"got {table[key]!r}")
+    return DataDeclaration(**values)
 
 
 def _settings_of(part: str, file: str, values: dict) -> object:

@@ -7,7 +7,6 @@ the student started) is killed before the next part starts and before any result
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
 import tempfile
 import time
@@ -16,6 +15,7 @@ from typing import Callable
 
 import autograder
 from autograder.config import GradingConfig, PartConfig, load_config
+from autograder.data import data_folders, find_data
 from autograder.engine.plugin import GradingPlugin
 from autograder.parts import SUITES_DIR
 from autograder.engine.proxy import Session
@@ -26,7 +26,6 @@ from autograder.engine.sandbox import Limits, SandboxFactory, detect_isolation
 from autograder.engine.submission import SubmissionError, load_submission
 from autograder.engine.suite_runner import SuiteError, run_suite
 from autograder.thresholds import load_thresholds
-from reference.cifar10_data import CIFAR10DataError, find_data_dir
 
 PACKAGE_DIR = Path(autograder.__file__).resolve().parent
 HANDOUT_DIR = PACKAGE_DIR.parent / "assignments"
@@ -75,7 +74,7 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
     """Grade ``source`` within the grade's time budget; ``on_part`` gets the results so far
     after each part but the last (to keep a results file current)."""
     config = config or load_config()
-    selected = _select_parts(config, parts)
+    selected = config.select(parts or ())
     isolation = detect_isolation(options.allow_namespaces)
     started = time.monotonic()
     budget = options.budget or config.limits.grade_budget_seconds
@@ -97,13 +96,16 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
             root, notes, unreadable = loaded.root, loaded.notes, None
         except SubmissionError as exc:
             root, notes, unreadable = None, [], f"The submission could not be read: {exc}"
-        _check_data(selected, root, options, config)
+        data = _find_data(selected, root, options)
         sandboxes = SandboxFactory(dataclasses.asdict(config.limits), isolation,
                                    _hidden_paths(Path(source), options, config))
         for index, part in enumerate(selected, start=1):
             share = _PartBudget.of(part, selected[index - 1:], deadline, budget)
+            # The suite reads the part's data from the folder found for it.
+            part_options = dataclasses.replace(options, data_dir=str(data[part.name])) \
+                if part.name in data else options
             part_tests, summary, entries = _grade_part(index, part, root, unreadable, config,
-                                                       sandboxes, options, share)
+                                                       sandboxes, part_options, share)
             tests += part_tests
             summaries.append(summary)
             leaderboard += entries
@@ -136,34 +138,15 @@ class _PartBudget:
         return cls(share, f"its share, {share:.0f} s, of the grade's time budget of {budget:.0f} s")
 
 
-def cifar10_test_data(data_dir: str | None, config: GradingConfig) -> Path:
-    """The folder the cifar10 suite reads the test set from: ``data_dir`` (``--data-dir``), else
-    the config's ``parts.cifar10.settings.data_dir``, else $GRADE_CIFAR10_DIR, else ./data.
+def _find_data(selected: list, root: Path | None, options: RunOptions) -> dict:
+    """part name -> the folder its data was found in, for each selected part that declares data.
 
-    Raises ``GraderError`` in one line naming what was given and what is missing.
-    """
-    explicit = data_dir or _configured_data_dir(config) or None
-    try:
-        return find_data_dir(explicit, "test")
-    except CIFAR10DataError as exc:
-        given = f"--data-dir {data_dir}: " if data_dir else \
-            f"parts.cifar10.settings.data_dir = {explicit!r}: " if explicit else ""
-        raise GraderError(f"{given}{exc} Or grade without the cifar10 part (--part).") from None
-
-
-def _configured_data_dir(config: GradingConfig) -> str:
-    """The data folder the course's configuration names (a part's ``data_dir`` setting), or ""."""
-    return next((p.settings.data_dir for p in config.parts.values()
-                 if getattr(p.settings, "data_dir", "")), "")
-
-
-def _check_data(selected: list, root: Path | None, options: RunOptions, config: GradingConfig) -> None:
-    """Without the CIFAR-10 test set the cifar10 part cannot be graded, which is the grader's
-    set-up and not the student's fault: it is found out before any part runs. A submission
-    without the part's code needs no data (its tests stop at the missing file)."""
-    part = next((p for p in selected if p.name == "cifar10"), None)
-    if part and root is not None and all((root / f).is_file() for f in part.files if f.endswith(".py")):
-        cifar10_test_data(options.data_dir, config)
+    Without its data a part cannot be graded, which is the grader's set-up and not the
+    student's fault: it is found out (``DataError``) before any part runs. A submission without
+    the part's code needs no data (its tests stop at the missing file)."""
+    return {part.name: find_data(part, options.data_dir) for part in selected
+            if part.data and root is not None
+            and all((root / f).is_file() for f in part.files if f.endswith(".py"))}
 
 
 def _out_of_memory_notes(oom_kills_before: int | None) -> list:
@@ -180,22 +163,12 @@ def _out_of_memory_notes(oom_kills_before: int | None) -> list:
             "(Gradescope: Autograder Settings)."]
 
 
-def _select_parts(config: GradingConfig, names: list | None) -> list:
-    if not names:
-        return list(config.parts.values())
-    unknown = [n for n in names if n not in config.parts]
-    if unknown:
-        raise GraderError(f"unknown part(s) {unknown}; the parts are {list(config.parts)}")
-    return [config.parts[n] for n in names]
-
-
 def _hidden_paths(source: Path, options: RunOptions, config: GradingConfig) -> tuple:
     """The grader's own files, the folder the submission came from, the outputs, and every
-    place the CIFAR-10 test labels may be read from."""
+    place a part's data (a test set's labels) may be read from."""
     is_checkout = (PROJECT_ROOT / "pyproject.toml").exists()
     paths = [PROJECT_ROOT] if is_checkout else [PACKAGE_DIR, PROJECT_ROOT / "reference"]
-    data_dirs = [options.data_dir, _configured_data_dir(config), os.environ.get("GRADE_CIFAR10_DIR"), "data"]
-    paths += [Path(d).resolve() for d in data_dirs if d and Path(d).exists()]
+    paths += data_folders(config.parts.values(), options.data_dir)
     parent = source.resolve().parent
     if parent != Path("/"):
         paths.append(parent)

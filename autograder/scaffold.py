@@ -1,13 +1,14 @@
 """``grade new-part NAME``: the files of a new part, working from the first minute.
 
 It writes the part's declaration and suite (one visible and one hidden test, and the conftest),
-the student's stub in ``assignments/`` and the solution in ``reference/``; nothing else is
-edited, since every command finds parts by their declarations (``autograder.parts``). The
+its section of the handout notebook, the student's stub in ``assignments/`` and the solution in
+``reference/``; nothing else is edited, since every command finds parts by their declarations (``autograder.parts``). The
 example function doubles an array, so that the course's staff start from a part whose reference
 gets full marks and whose stub gets zero, and change it into their exercise.
 """
 from __future__ import annotations
 
+import json
 import keyword
 from pathlib import Path
 
@@ -31,6 +32,7 @@ def new_part(name: str, root: Path = PROJECT_ROOT) -> list:
         suites / name / "conftest.py": CONFTEST.format(name=name),
         suites / name / "test_visible.py": VISIBLE.format(name=name),
         suites / name / f"test_{name}.py": HIDDEN.format(name=name),
+        suites / name / "notebook.ipynb": _notebook_section(name),
         root / "assignments" / f"{name}.py": STUB.format(name=name),
         root / "reference" / f"{name}.py": REFERENCE.format(name=name),
     }
@@ -41,6 +43,23 @@ def new_part(name: str, root: Path = PROJECT_ROOT) -> list:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return list(files)
+
+
+def _notebook_section(name: str) -> str:
+    """The part's cells of the handout notebook (``package/handout_notebook.py`` numbers them)."""
+    def cell(kind: str, ident: str, source: str, tags: tuple = ()) -> dict:
+        extra = {"execution_count": None, "outputs": []} if kind == "code" else {}
+        metadata = {"tags": list(tags)} if tags else {}
+        return {"cell_type": kind, "id": f"{name}-{ident}"[:64], "metadata": metadata,
+                "source": source.splitlines(keepends=True), **extra}
+
+    cells = [cell("markdown", "intro", SECTION_INTRO.format(name=name)),
+             cell("code", "try", SECTION_TRY.format(name=name), ("raises-exception",)),
+             cell("markdown", "check-title", f"### Check Part {{number}}\n\nThe visible tests of `{name}.py`, "
+                                             "as the grading platform runs them."),
+             cell("code", "check", f'show_check("{name}")')]
+    notebook = {"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    return json.dumps(notebook, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def _order(path: Path) -> int:
@@ -118,6 +137,16 @@ def test_double_values(cases, {name}):
 def _check_double(student_double, x, expected) -> None:
     assert_close(student_double(x), expected, "double(x)")
 '''
+
+SECTION_INTRO = """\
+## Part {{number}}: {name} (`{name}.py`)
+
+Describe the exercise here: what students write in `{name}.py`, and what to read first."""
+
+SECTION_TRY = """\
+from {name} import double
+
+check_equal("double([1, 2])", double(np.array([1.0, 2.0])).tolist(), [2.0, 4.0])"""
 
 STUB = '''\
 """{name}: describe the exercise for students here."""

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from autograder.config import load_config
-from autograder.engine.proxy import Session, StudentModule
+from autograder.engine.proxy import Session, StudentModule, TimingRequest
 from autograder.engine.sandbox import Limits, Sandbox, detect_isolation
 from autograder.examples import build_submission
 from autograder.run import PROJECT_ROOT, grade_submission
@@ -68,7 +68,7 @@ def call_overheads(calls: int) -> dict:
                 rows["proxy call (array shipped there and back)"][label] = median_seconds(
                     lambda: echo(array), calls)
                 rows["timed request on a staged input"][label] = median_seconds(
-                    lambda: echo.call((staged,), repeat=1, discard=True), calls)
+                    lambda: echo.call((staged,), timing=TimingRequest(discard=True)), calls)
         finally:
             sandbox.close()
     return rows

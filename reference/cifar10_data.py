@@ -52,7 +52,7 @@ IMAGE_SHAPE = (3, 32, 32)
 ROW_LENGTH = 3 * 32 * 32
 
 
-class CIFAR10DataError(Exception):
+class CIFAR10DataError(ValueError):
     """Base class: the CIFAR-10 files could not be found or read."""
 
 
@@ -93,6 +93,14 @@ def find_data_dir(explicit: str | Path | None = None, split: str | None = None) 
     if env_value:
         return _resolve_batches_dir(Path(env_value), required, source=f"${ENV_VAR}")
     return _resolve_batches_dir(DEFAULT_DIR, required, source="the default ./data")
+
+
+def find_test_set(explicit: str | Path | None = None) -> Path:
+    """The directory holding ``test_batch`` (found as ``find_data_dir`` does), checked to load:
+    how the grader finds the cifar10 part's data before grading starts (its part.toml)."""
+    folder = find_data_dir(explicit, "test")
+    load_cifar10(folder, "test")
+    return folder
 
 
 def _resolve_batches_dir(root: Path, required: tuple[str, ...], source: str) -> Path:

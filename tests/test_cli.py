@@ -95,10 +95,10 @@ CONFIGS = {  # name -> (TOML text, the message after "<file>: ")
                                                    "declaration (at line 1, column 14)"),
     "unknown key": ("[parts.layers]\npointz = 5\n",
                     "parts.layers.pointz is not a key (got 5); the keys are enabled, points, visibility, "
-                    "timeout, call_timeout, memory_mb, threads, shrink_failures (grade validate --keys)"),
+                    "timeout, call_timeout, memory_mb, threads, data_dir, shrink_failures (grade validate --keys)"),
     "a key the part declares": ("[parts.layers]\nfiles = []\n", "parts.layers.files is not a key (got []); "
                                 "the keys are enabled, points, visibility, timeout, call_timeout, "
-                                "memory_mb, threads, shrink_failures (grade validate --keys)"),
+                                "memory_mb, threads, data_dir, shrink_failures (grade validate --keys)"),
     "not a part": ("[parts.nope]\npoints = 5\n", "parts.nope is not a part (got [parts.nope]); the parts are "
                    f"{', '.join(part_names())}, each declared by {SUITES_DIR}/<name>/part.toml"),
     "wrong type": ("[limits]\nthreads = \"two\"\n", "limits.threads must be an integer, got 'two'"),

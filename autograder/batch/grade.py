@@ -22,7 +22,7 @@ from autograder.batch.discover import Submission
 from autograder.batch.task import grade_on_worker
 from autograder.config import GradingConfig, load_config
 from autograder.engine.results import GradeResult
-from autograder.run import cifar10_test_data
+from autograder.data import find_data
 
 # Worker start-up, loading the submission and the grader's own work between student calls:
 # added to the parts' time budgets (which bound the student's calls) for the default limit.
@@ -66,17 +66,16 @@ class Outcome:
 
 def check_settings(settings: BatchSettings) -> GradingConfig:
     """The configuration, once the settings are known to be usable: a bad config, an unknown
-    part or missing CIFAR-10 data stop the batch before any submission is graded."""
+    part or a part's missing data stop the batch before any submission is graded."""
     config = load_config(settings.config_path)
-    unknown = [p for p in settings.parts if p not in config.parts]
-    if unknown:
-        raise BatchError(f"unknown part(s) {unknown}; the parts are {list(config.parts)}")
+    selected = config.select(settings.parts)
     if settings.jobs is not None and settings.scheduler:
         raise BatchError("--jobs sizes the local cluster; a cluster at --scheduler has its own workers")
     if settings.jobs is not None and settings.jobs < 1:
         raise BatchError("--jobs must be at least 1")
-    if "cifar10" in (settings.parts or config.parts):
-        cifar10_test_data(str(settings.data_dir) if settings.data_dir else None, config)
+    for part in selected:
+        if part.data:
+            find_data(part, str(settings.data_dir) if settings.data_dir else None)
     return config
 
 

@@ -93,6 +93,24 @@ def reply_limit(buffers: list, ceiling: int) -> int:
     return min(ceiling, max(REPLY_FLOOR_BYTES, REPLY_PER_INPUT_BYTE * sent))
 
 
+@dataclasses.dataclass(frozen=True)
+class TimingRequest:
+    """How a call runs when it is timed (``engine.timing``): ``repeat`` runs back to back, their
+    results dropped with ``discard``; ``sync`` names a device ("cuda") whose queued work the
+    child waits for after the last run, so that a reply means the work is done; ``cpus`` pins the
+    runs to those CPUs; ``arena`` (``engine.arena.Arena.request``) gives each run an input of its
+    own from memory the grader owns, where the runs leave their results."""
+
+    repeat: int = 1
+    discard: bool = False
+    sync: str | None = None
+    cpus: tuple | None = None
+    arena: dict | None = None
+
+
+UNTIMED = TimingRequest()
+
+
 @dataclasses.dataclass
 class CallResult:
     value: object
@@ -255,18 +273,11 @@ class StudentFunction:
     def __call__(self, *args, **kwargs):
         return self.call(args, kwargs).value
 
-    def call(self, args: tuple, kwargs: dict | None = None, check_mutation: bool = False,
-             repeat: int = 1, discard: bool = False, timeout: float | None = None,
-             sync: str | None = None, cpus: tuple | None = None,
-             timed: dict | None = None) -> CallResult:
-        """Run the function in the sandbox; ``check_mutation`` reports in-place edits of arrays.
-
-        ``sync`` names a device ("cuda") whose queued work the child waits for after the last of
-        the ``repeat`` runs, so that a reply means the work is done; ``cpus`` pins the runs to
-        those CPUs; ``timed`` (``engine.arena.Arena.request``) gives each of the ``repeat`` runs an
-        input of its own from memory the grader owns, where the runs leave their results (all
-        for ``engine.timing``).
-        """
+    def call(self, args: tuple, kwargs: dict | None = None, *, check_mutation: bool = False,
+             timeout: float | None = None, timing: TimingRequest = UNTIMED) -> CallResult:
+        """Run the function in the sandbox with ``args`` and ``kwargs``; ``check_mutation``
+        reports in-place edits of arrays and outputs that are views of inputs; ``timeout``
+        replaces the part's limit for one call; ``timing`` says how ``engine.timing`` runs it."""
         m = self.module
         session = m._session
         label = m.label_of(self.name)
@@ -283,8 +294,8 @@ class StudentFunction:
         header = {"op": "call", "target": {"module": m._name, "attr": self.name, "label": label},
                   "args": encoded_args, "kwargs": encoded_kwargs,
                   "opaque": m._opaque.get(self.name), "check_mutation": check_mutation,
-                  "repeat": repeat, "discard": discard, "sync": sync,
-                  "cpus": list(cpus) if cpus is not None else None, "timed": timed,
+                  "repeat": timing.repeat, "discard": timing.discard, "sync": timing.sync,
+                  "cpus": list(timing.cpus) if timing.cpus is not None else None, "timed": timing.arena,
                   "shared": shared.request() if shared is not None else None}
         try:
             try:

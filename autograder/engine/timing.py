@@ -67,7 +67,7 @@ import numpy as np
 from .arena import Arena, varied_position, with_outputs
 from .childside.protocol import Handle
 from .guard import SandboxGuard
-from .proxy import Session, StudentFunction
+from .proxy import Session, StudentFunction, TimingRequest
 
 # Each side's median lies between the order statistics that _median_interval picks with at
 # least this probability (for independent samples of any continuous noise: a binomial count).
@@ -239,9 +239,9 @@ class SandboxedCall(TimedCall):
             self.arena.fill(self._secret, repeat)
 
     def run(self, repeat: int) -> None:
-        self.function.call(self.args, self.kwargs, repeat=repeat, discard=True,
-                           timeout=self.timeout, sync=self.device.sync, cpus=self.cpus,
-                           timed=self.arena.request() if self.arena is not None else None)
+        self.function.call(self.args, self.kwargs, timeout=self.timeout, timing=TimingRequest(
+            repeat=repeat, discard=True, sync=self.device.sync, cpus=self.cpus,
+            arena=self.arena.request() if self.arena is not None else None))
 
     def collect(self, repeat: int) -> None:
         if self.arena is None or not self.checked_runs:
@@ -640,7 +640,7 @@ class TimedComparisons:
         does not change what is timed afterwards."""
         values = tuple(args(side.access) if callable(args) else args)
         proxy = getattr(side.access.module(module, opaque), function)
-        value = proxy.call(values, kwargs or {}, sync=device.sync).value
+        value = proxy.call(values, kwargs or {}, timing=TimingRequest(sync=device.sync)).value
         staged = tuple(v if isinstance(v, Handle) else side.session.stage(v) for v in values)
         staged_kwargs = {k: v if isinstance(v, Handle) else side.session.stage(v)
                          for k, v in (kwargs or {}).items()}
@@ -672,7 +672,7 @@ def check_timed_runs(timed: SandboxedCall, against: SandboxedCall, rtol: float) 
         args = list(against.args)
         args[position] = run_input
         expected = against.function.call(tuple(args), against.kwargs, timeout=against.timeout,
-                                         sync=against.device.sync).value
+                                         timing=TimingRequest(sync=against.device.sync)).value
         try:
             assert_matches_reference(with_outputs(expected, outputs), expected, rtol=rtol)
         except AssertionError:

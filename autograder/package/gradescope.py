@@ -5,17 +5,18 @@ the image, then for every submission copies ``run_autograder`` to /autograder an
 (https://gradescope-autograders.readthedocs.io/en/latest/specs/). The zip holds:
 
 * ``setup.sh`` and ``run_autograder``, from ``templates/``: the same for every build;
-* ``package_settings.sh``: what this build chose (parts, torch build, CIFAR-10), read by both;
+* ``package_settings.sh``: what this build chose (parts, torch build, data), read by both;
 * ``thresholds.toml`` with ``--thresholds``: speed tiers calibrated for the grading machine
   (``grade calibrate``), passed to the grader with ``--thresholds``;
-* ``data/cifar-10-batches-py/test_batch`` with ``--cifar-data``: the one CIFAR-10 file grading
-  reads, so that the cifar10 part is graded without any network (``--with-cifar-data`` instead
-  has setup.sh download the data set when the image is built). A package with the cifar10 part
-  and neither is refused: in it the reference would lose that part's points;
+* ``data/`` with ``--data-dir``: the files a part's ``[data]`` declaration says grading reads
+  (for the cifar10 part, ``cifar-10-batches-py/test_batch``), so that the part is graded without
+  any network (``--download-data`` instead has setup.sh download the declared archive when the
+  image is built). A package with a part that reads data and neither is refused: in it the
+  reference would lose that part's points;
 * ``requirements.txt``: the grader's dependencies pinned to the versions installed here, which
   are the versions it was tested with (torch is installed apart, from the index the build chose);
 * the project: ``pyproject.toml``, ``cli.py``, ``README.md``, ``autograder/`` (with the hidden
-  suites and ``grading.toml``), ``reference/`` (with ``cifar10.pt`` when it exists) and
+  suites and ``grading.toml``), ``reference/`` (with the weights files it holds) and
   ``assignments/`` (the stubs: the grader reads them to name the functions a missing file lacks).
 
 ``prove_gradescope_zip`` then grades the reference with the zip as Gradescope would (below).
@@ -35,15 +36,16 @@ import tempfile
 import time
 import tomllib
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from autograder.config import load_config
+from autograder.config import PartConfig, load_config
+from autograder.data import find_data
+from autograder.package import PackageError
 from autograder.examples import build_submission
 from autograder.package.selftest import (SHOWN_OUTPUT_LINES, Proof, SelfTestFailed, require_full_marks,
                                          unzip_with_modes)
 from autograder.run import PROJECT_ROOT, SUITES_DIR
 from autograder.thresholds import load_thresholds
-from reference.cifar10_data import BATCHES_DIRNAME, CIFAR10DataError, find_data_dir, load_cifar10
 
 TEMPLATES = Path(__file__).with_name("templates")
 SCRIPTS = ("setup.sh", "run_autograder")
@@ -51,23 +53,18 @@ PROJECT_FILES = ("pyproject.toml", "cli.py", "README.md")
 PROJECT_FOLDERS = ("autograder", "reference", "assignments")
 SKIPPED_FOLDERS = {"__pycache__", ".pytest_cache", ".ipynb_checkpoints"}
 CPU_TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
-CIFAR10_PART = "cifar10"
-BUNDLED_TEST_BATCH = f"data/{BATCHES_DIRNAME}/test_batch"  # run_autograder: --data-dir source/data
+BUNDLED_DATA = "data"  # run_autograder: --data-dir source/data
 BUNDLED_THRESHOLDS = "thresholds.toml"  # run_autograder: --thresholds source/thresholds.toml
 # A fixed timestamp makes two builds of the same tree byte-identical, so they can be compared.
 ZIP_DATE = (2020, 1, 1, 0, 0, 0)
-
-
-class PackageError(Exception):
-    """The package cannot be built as asked; the message says what to change."""
 
 
 @dataclasses.dataclass(frozen=True)
 class GradescopeOptions:
     parts: tuple = ()  # empty: every part of the configuration
     cuda_torch: bool = False  # PyPI's Linux torch wheels are the CUDA build
-    cifar10_dir: Path | None = None  # CIFAR-10 here: its test batch goes into the zip
-    download_cifar10: bool = False  # setup.sh downloads CIFAR-10 (the image build has internet)
+    data_dir: Path | None = None  # the parts' data here: the files they read go into the zip
+    download_data: bool = False  # setup.sh downloads it (the image build has internet)
     torch_version: str | None = None  # None: the version installed here
     thresholds: Path | None = None  # a thresholds file laid over autograder/thresholds.toml
 
@@ -78,13 +75,12 @@ def build_gradescope_zip(output: Path, options: GradescopeOptions = GradescopeOp
     for name in SCRIPTS:
         members[name] = ((TEMPLATES / name).read_bytes(), 0o755)
     parts = _check_parts(options.parts)
-    cifar10_data = _cifar10_data(parts, options)
-    if cifar10_data == "bundled":
-        members[BUNDLED_TEST_BATCH] = (_test_batch(options.cifar10_dir).read_bytes(), 0o644)
+    data, bundled = _data(parts, options)
+    members.update({name: (path.read_bytes(), 0o644) for name, path in bundled.items()})
     if options.thresholds is not None:
         load_thresholds(options.thresholds)  # refuse a bad file now, not at every submission
         members[BUNDLED_THRESHOLDS] = (Path(options.thresholds).read_bytes(), 0o644)
-    members["package_settings.sh"] = (_settings(parts, cifar10_data, options).encode(), 0o644)
+    members["package_settings.sh"] = (_settings(parts, data, options).encode(), 0o644)
     members["requirements.txt"] = (_requirements().encode(), 0o644)
     for name in PROJECT_FILES:
         if not (PROJECT_ROOT / name).is_file():
@@ -105,12 +101,14 @@ def build_gradescope_zip(output: Path, options: GradescopeOptions = GradescopeOp
     return sorted(members)
 
 
-def _settings(parts: list, cifar10_data: str, options: GradescopeOptions) -> str:
+def _settings(parts: list, data: str, options: GradescopeOptions) -> str:
+    downloads = [(p.data.download_url, p.data.download_md5) for p in parts if p.data] if data == "download" else []
     values = {
-        "GRADE_PARTS": " ".join(parts),
+        "GRADE_PARTS": " ".join(p.name for p in parts),
         "TORCH_REQUIREMENT": f"torch=={options.torch_version or _installed_torch()}",
         "TORCH_INDEX_URL": "" if options.cuda_torch else CPU_TORCH_INDEX,
-        "CIFAR10_DATA": cifar10_data,
+        "GRADE_DATA": data,
+        "DATA_DOWNLOADS": " ".join(f"{url} {md5}" for url, md5 in downloads),
         "GRADE_THRESHOLDS": BUNDLED_THRESHOLDS if options.thresholds is not None else "",
     }
     lines = ["# Written by `grade package gradescope`; read by setup.sh and run_autograder."]
@@ -121,11 +119,8 @@ def _settings(parts: list, cifar10_data: str, options: GradescopeOptions) -> str
 def _check_parts(names: tuple) -> list:
     """The parts to grade, each with a suite; a part whose suite is not written yet is refused."""
     config = load_config()
-    unknown = [n for n in names if n not in config.parts]
-    if unknown:
-        raise PackageError(f"unknown part(s) {unknown}; the parts are {list(config.parts)}")
-    selected = list(names) or list(config.parts)
-    without_suite = [n for n in selected if not any((SUITES_DIR / n).glob("test_*.py"))]
+    selected = config.select(names)
+    without_suite = [p.name for p in selected if not any((SUITES_DIR / p.name).glob("test_*.py"))]
     if without_suite:
         ready = [n for n in config.parts if any((SUITES_DIR / n).glob("test_*.py"))]
         raise PackageError(f"no hidden suite for part(s) {without_suite} (no test_*.py in "
@@ -134,41 +129,38 @@ def _check_parts(names: tuple) -> list:
     return selected
 
 
-def _cifar10_data(parts: list, options: GradescopeOptions) -> str:
-    """Where the zip's grading finds CIFAR-10: "bundled", "download" (by setup.sh) or "" (unused)."""
-    if options.cifar10_dir is not None and options.download_cifar10:
-        raise PackageError("--cifar-data and --with-cifar-data both given: choose one")
-    if CIFAR10_PART not in parts:
-        if options.cifar10_dir is not None or options.download_cifar10:
-            flag = "--cifar-data" if options.cifar10_dir is not None else "--with-cifar-data"
-            raise PackageError(f"{flag} given, but the cifar10 part is not packaged: add "
-                               "--part cifar10 or drop the flag")
-        return ""
-    if options.cifar10_dir is not None:
-        return "bundled"
-    if options.download_cifar10:
-        return "download"
-    others = " ".join(f"--part {n}" for n in parts if n != CIFAR10_PART) or "--part with another part"
-    raise PackageError("the cifar10 part needs the CIFAR-10 test set and Gradescope grades without "
-                       f"network: pass --cifar-data DIR (DIR holds {BATCHES_DIRNAME}) to put it in "
-                       "the zip, --with-cifar-data to download it when the image is built, or "
-                       f"leave the part out ({others})")
+def _data(parts: list, options: GradescopeOptions) -> tuple:
+    """Where the zip's grading finds the parts' data ("bundled", "download" by setup.sh, or ""
+    when no part reads any), and zip name -> file for what is bundled."""
+    if options.data_dir is not None and options.download_data:
+        raise PackageError("--data-dir and --download-data both given: choose one")
+    readers = [p for p in parts if p.data]
+    if not readers:
+        if options.data_dir is not None or options.download_data:
+            flag = "--data-dir" if options.data_dir is not None else "--download-data"
+            raise PackageError(f"{flag} given, but no part packaged reads data: add the part that "
+                               "does with --part, or drop the flag")
+        return "", {}
+    if options.data_dir is not None:
+        return "bundled", {name: path for part in readers for name, path in _bundled(part, options.data_dir).items()}
+    without_url = [p.name for p in readers if not p.data.download_url]
+    if options.download_data and not without_url:
+        return "download", {}
+    needs = "; ".join(f"the {p.name} part needs {p.data.what}" for p in readers)
+    download = "" if without_url else ", --download-data to download it when the image is built"
+    others = " ".join(f"--part {p.name}" for p in parts if not p.data) or "--part with another part"
+    raise PackageError(f"{needs} and Gradescope grades without network: pass --data-dir DIR to put it "
+                       f"in the zip{download}, or leave the part out ({others})")
 
 
-def _test_batch(folder: Path) -> Path:
-    """The test batch under ``folder`` (or ``folder/cifar-10-batches-py``), checked to load."""
-    if not Path(folder).is_dir():
-        raise PackageError(f"--cifar-data {folder}: no such folder")
-    try:
-        batches = find_data_dir(folder, "test")
-    except CIFAR10DataError:
-        raise PackageError(f"--cifar-data {folder}: no {BATCHES_DIRNAME}/test_batch in it "
-                           "(torchvision's CIFAR-10 layout)") from None
-    try:
-        load_cifar10(batches, "test")
-    except CIFAR10DataError as exc:
-        raise PackageError(f"--cifar-data {folder}: {exc}") from None
-    return batches / "test_batch"
+def _bundled(part: PartConfig, folder: Path) -> dict:
+    """zip name -> file of the files ``part`` reads, found (and checked) in ``folder`` as grading
+    finds them; placed so that grading finds them again in the zip's data folder."""
+    found, given = find_data(part, str(folder)).resolve(), Path(folder).resolve()
+    if not found.is_relative_to(given):
+        raise PackageError(f"--data-dir {folder}: the {part.name} part's data was found outside it, in {found}")
+    where = PurePosixPath(BUNDLED_DATA, found.relative_to(given).as_posix())
+    return {str(where / name): found / name for name in part.data.files}
 
 
 def _installed_torch() -> str:

@@ -1,19 +1,10 @@
 """The notebook questions shared by ``grade package otter`` and ``grade package nbgrader``.
 
-One source of truth for which functions become notebook questions, what their solution and test
-cells hold, and what each is worth. The subset:
-
-* shapes: ``conv_output_size``, ``pool_output_size``, ``same_padding``, ``conv_param_count``,
-  ``linear_param_count``: closed-form formulas, each one short function with exact answers.
-* layers: ``relu_forward``, ``relu_backward``, ``conv_forward_naive``: the forward passes a
-  notebook walks through first, checked by plain value comparisons.
-
-Left out, and graded only by ``grade run``: ``network_summary`` (it is built from the other shapes
-functions, so one notebook cell would have to hold the whole file); the conv and pooling backward
-passes (their tests need numerical gradients and in-place-mutation checks that only the sandbox's
-proxy can make); the pooling forwards (their hidden tests are shared with the backward passes);
-``fast_layers`` (graded on speed against the reference, meaningless inside a notebook kernel);
-and ``cifar10`` (training on data and possibly a GPU).
+One source of truth for what the notebook questions' solution and test cells hold and what each
+is worth. Which functions become questions each part declares, in its part.toml
+(``notebook_questions``, with why the others are left out: they need the sandbox's proxy, speed
+against the reference, or data); the questions follow the parts' order. Each question's test
+cases are built by its function's entry in ``CASES`` below.
 
 Solutions are read from ``reference/`` with ``inspect.getsource``: the stub's signature and
 docstring, then the reference's body, with the private helpers it calls nested inside it so
@@ -41,27 +32,26 @@ from types import ModuleType
 
 import numpy as np
 
-from autograder.config import GradingConfig
+from autograder.config import GradingConfig, load_config
+from autograder.package import PackageError
 from autograder.run import collect_suite, expected_functions
 
-# (part, stub module, function), in the order the notebook asks them.
-QUESTIONS = (
-    ("shapes", "shapes", "conv_output_size"),
-    ("shapes", "shapes", "pool_output_size"),
-    ("shapes", "shapes", "same_padding"),
-    ("shapes", "shapes", "conv_param_count"),
-    ("shapes", "shapes", "linear_param_count"),
-    ("layers", "layers", "relu_forward"),
-    ("layers", "layers", "relu_backward"),
-    ("layers", "layers", "conv_forward_naive"),
-)
-COVERED = frozenset(name for _, _, name in QUESTIONS)
+
+def declared_questions(config: GradingConfig) -> tuple:
+    """(part, stub module, function) of every question the parts declare, in the order the
+    notebook asks them (the parts' order, then each declaration's)."""
+    questions = []
+    for part in config.parts.values():
+        for name in part.notebook_questions:
+            modules = [module for module, functions in part.contract if name in functions]
+            if not modules or name not in CASES:
+                raise PackageError(f"part {part.name}: notebook question {name} must be a function of its "
+                                   "contract with test cases in autograder/package/notebook_parts.py (CASES)")
+            questions.append((part.name, modules[0], name))
+    return tuple(questions)
+
 # Array answers must match the reference to round-off, as in grade run (checks.TOL).
 RTOL, ATOL = 1e-7, 1e-9
-
-
-class NotebookBuildError(Exception):
-    """The reference, the stubs or the suites do not fit the notebook questions; says which."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +142,7 @@ def split_solution(impl: ModuleType, stub: ModuleType, name: str) -> tuple:
     """
     impl_fn, stub_fn = getattr(impl, name), getattr(stub, name)
     if str(inspect.signature(impl_fn)) != str(inspect.signature(stub_fn)):
-        raise NotebookBuildError(f"{name}: the signature in {impl.__name__} differs from the stub's")
+        raise PackageError(f"{name}: the signature in {impl.__name__} differs from the stub's")
     header = _without_body(inspect.getsource(stub_fn))
     body = _body(inspect.getsource(impl_fn))
     helpers = [textwrap.indent(inspect.getsource(getattr(impl, h)).rstrip(), "    ")
@@ -175,14 +165,14 @@ def fill_answers(cells: list, answers: dict) -> None:
         matches = [c for c in cells if c.cell_type == "code"
                    and re.search(rf"^def {re.escape(name)}\(", c.source, re.MULTILINE)]
         if len(matches) != 1:
-            raise NotebookBuildError(f"expected one answer cell defining {name}, found {len(matches)}")
+            raise PackageError(f"expected one answer cell defining {name}, found {len(matches)}")
         matches[0].source = code
 
 
 def _function_node(source: str) -> ast.FunctionDef:
     node = ast.parse(textwrap.dedent(source)).body[0]
     if not isinstance(node, ast.FunctionDef):
-        raise NotebookBuildError(f"not a function:\n{source[:200]}")
+        raise PackageError(f"not a function:\n{source[:200]}")
     return node
 
 
@@ -213,7 +203,7 @@ def _private_helpers(module: ModuleType, name: str) -> list:
             if not inspect.isfunction(value) or value.__module__ != module.__name__ or used == name:
                 continue
             if not used.startswith("_"):
-                raise NotebookBuildError(f"{name} in {module.__name__} calls the public function "
+                raise PackageError(f"{name} in {module.__name__} calls the public function "
                                          f"{used}; a notebook question must stand alone")
             if used not in found:
                 found.add(used)
@@ -249,7 +239,7 @@ def question_points(config: GradingConfig) -> dict:
                     points[name] += part.points * (record.points or 0.0) / suite_points / len(named)
     unscored = sorted(name for name, value in points.items() if value <= 0)
     if unscored:
-        raise NotebookBuildError(f"no grade run test is attributed to {unscored}: a test title must "
+        raise PackageError(f"no grade run test is attributed to {unscored}: a test title must "
                                  "name the function (and only notebook functions)")
     return points
 
@@ -288,11 +278,11 @@ def value_case(fn: Callable, args: tuple, hidden: bool, expected=None) -> TestCa
         answer = fn(*args)
     except ValueError:
         if expected is not None:
-            raise NotebookBuildError(f"{_call(name, args)}: the reference raises, "
+            raise PackageError(f"{_call(name, args)}: the reference raises, "
                                      f"the literal says {expected!r}") from None
         return raises_case(name, args, hidden)
     if expected is not None and (answer != expected or type(answer) is not type(expected)):
-        raise NotebookBuildError(f"{_call(name, args)}: the reference gives {answer!r}, "
+        raise PackageError(f"{_call(name, args)}: the reference gives {answer!r}, "
                                  f"the literal says {expected!r}")
     label = _call(name, args)
     return TestCase(f"_got = {label}\n"
@@ -312,7 +302,7 @@ def array_case(setup: str, expression: str, expected: np.ndarray, what: str, hid
 def _literal(expected: np.ndarray, computed: np.ndarray, what: str) -> np.ndarray:
     """A public test's literal answer, which must agree with the reference's."""
     if expected.shape != computed.shape or not np.allclose(expected, computed, rtol=RTOL, atol=ATOL):
-        raise NotebookBuildError(f"{what}: the literal answer disagrees with the reference")
+        raise PackageError(f"{what}: the literal answer disagrees with the reference")
     return expected
 
 
@@ -435,3 +425,6 @@ CASES = {
     "relu_backward": _relu_backward_cases,
     "conv_forward_naive": _conv_forward_naive_cases,
 }
+
+QUESTIONS = declared_questions(load_config())
+COVERED = frozenset(name for _, _, name in QUESTIONS)

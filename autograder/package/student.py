@@ -2,7 +2,7 @@
 
 Inside, under ``cnn_handout/``:
 
-* ``assignments/``: the stubs and the notebook to complete;
+* ``assignments/``: the stubs and the notebook to complete (built from the parts' sections);
 * ``autograder/``: what ``python -m autograder.check`` and the notebook's check cells need and
   nothing more: check.py, notebook_check.py, report.py, the engine, ``check.toml`` (each part's
   files and limits), and for each part with
@@ -23,6 +23,8 @@ from pathlib import Path
 import autograder
 from autograder.check import SETTINGS_FILE, VISIBLE_TESTS, settings_from_config
 from autograder.config import GradingConfig
+from autograder.package import PackageError
+from autograder.package.handout_notebook import NOTEBOOK, build_handout_notebook
 
 ROOT = Path(autograder.__file__).resolve().parent.parent
 HANDOUT_DIR = ROOT / "assignments"
@@ -44,9 +46,8 @@ ZIP_DATE = (2024, 1, 1, 0, 0, 0)  # fixed, so that the same sources give the sam
 README = """\
 # CNN assignment: handout
 
-Complete the functions in `assignments/` (`shapes.py`, `layers.py`, `fast_layers.py`,
-`cifar10.py`), guided by the notebook in the same folder. Hand in the `.py` files (and the
-`cifar10.pt` your training writes).
+Complete the functions in `assignments/` ({stubs}), guided by the notebook in the same
+folder. Hand in {handed_in}.
 
 ## Checking your work
 
@@ -55,7 +56,7 @@ From this folder (the one holding this README), on Linux or WSL with Python 3.11
 ```bash
 pip install numpy torch pytest click rich   # once; skip what you have
 python -m autograder.check                  # every part, on the files in assignments/
-python -m autograder.check --part shapes    # one part
+python -m autograder.check --part {example}    # one part
 python -m autograder.check path/to/folder   # your files elsewhere (a folder or a .zip)
 ```
 
@@ -66,22 +67,18 @@ process, as in grading. The exit status is 0 when every visible test passes, 1 w
 and 2 when the checker itself has a problem.
 
 Scores in this report are the visible tests' weights, not points. Your grade comes from the
-hidden tests, which check many more cases (and, for `fast_layers.py`, speed): passing every
+hidden tests, which check many more cases (and, for some files, speed): passing every
 visible test is necessary, not sufficient.
 """
-
-
-class PackageError(Exception):
-    """The handout cannot be built; the message names the file and the reason."""
 
 
 def build_student_handout(output: Path, config: GradingConfig) -> list:
     """Write the handout zip to ``output``; returns the names inside it."""
     settings = settings_from_config(config)
     files = {name: (ROOT / name).read_bytes() for name in _runtime_files(settings["parts"])}
-    files.update(_handout_files())
+    files.update(_handout_files(config))
     files[str(SETTINGS_FILE.relative_to(ROOT))] = _toml(settings).encode()
-    files["README.md"] = README.encode()
+    files["README.md"] = _readme(config).encode()
     output.parent.mkdir(parents=True, exist_ok=True)
     names = [f"{TOP}/{name}" for name in sorted(files)]
     with zipfile.ZipFile(output, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -90,16 +87,27 @@ def build_student_handout(output: Path, config: GradingConfig) -> list:
     return names
 
 
-def _handout_files() -> dict:
+def _readme(config: GradingConfig) -> str:
+    """README, naming the files of the parts the course grades."""
+    files = [f for part in config.parts.values() for f in part.files]
+    stubs = [f"`{f}`" for f in files if f.endswith(".py")]
+    others = [f"`{f}`" for f in files if not f.endswith(".py")]
+    handed_in = "the `.py` files" + (f" and {', '.join(others)}, which your code writes" if others else "")
+    return README.format(stubs=", ".join(stubs), handed_in=handed_in, example=next(iter(config.parts), "NAME"))
+
+
+def _handout_files(config: GradingConfig) -> dict:
+    """The stubs, and the notebook built from the parts' sections (``handout_notebook``)."""
     stubs = sorted(p for p in HANDOUT_DIR.glob("*.py") if p.name != "__init__.py")
-    notebooks = sorted(HANDOUT_DIR.glob("*.ipynb"))
-    if not stubs or not notebooks:
-        raise PackageError(f"{HANDOUT_DIR} must hold the stubs (*.py) and the notebook (*.ipynb)")
+    if not stubs:
+        raise PackageError(f"{HANDOUT_DIR} must hold the stubs (*.py)")
     for stub in stubs:
         for module, _ in _imports(stub, f"assignments/{stub.name}"):
             if module.split(".")[0] in ("reference", "autograder"):
                 raise PackageError(f"assignments/{stub.name} imports {module}")
-    return {f"assignments/{p.name}": p.read_bytes() for p in stubs + notebooks}
+    files = {f"assignments/{p.name}": p.read_bytes() for p in stubs}
+    files[f"assignments/{NOTEBOOK.name}"] = build_handout_notebook(config).encode()
+    return files
 
 
 def _runtime_files(parts: dict) -> list:

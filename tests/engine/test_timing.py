@@ -23,7 +23,7 @@ from autograder import calibrate as calibration
 from autograder.config import ConfigError
 from autograder.engine.childside import protocol, server
 from autograder.engine.plugin import GradingPlugin, SubmissionAccess
-from autograder.engine.proxy import Session
+from autograder.engine.proxy import Session, TimingRequest
 from autograder.engine.sandbox import Limits, Sandbox, detect_isolation
 from autograder.engine.arena import Arena, with_outputs
 from autograder.engine.guard import SandboxGuard, processes_of
@@ -191,9 +191,8 @@ def test_timed_calls_on_cuda_ask_the_child_to_wait_for_the_device():
 
     SandboxedCall(RecordingFunction(), (), device=device_named("cuda:0")).run(7)
     SandboxedCall(RecordingFunction(), (), device=CPU).run(3)
-    assert calls[0] == {"repeat": 7, "discard": True, "timeout": None, "sync": "cuda", "cpus": None,
-                        "timed": None}
-    assert calls[1]["sync"] is None
+    assert calls[0] == {"timeout": None, "timing": TimingRequest(repeat=7, discard=True, sync="cuda")}
+    assert calls[1]["timing"].sync is None
 
 
 def _server_with(tmp_path, monkeypatch, work) -> server.Server:
@@ -209,11 +208,11 @@ class _ChildFunction:
     def __init__(self, child: server.Server) -> None:
         self.child = child
 
-    def call(self, args, kwargs, repeat=1, timed=None, **options):
+    def call(self, args, kwargs, timing=TimingRequest(), **options):
         out: list = []
-        header = {"target": {"module": "timed_student", "attr": "work"}, "repeat": repeat,
-                  "args": protocol.encode(list(args), out), "timed": timed,
-                  "discard": options.get("discard", False)}
+        header = {"target": {"module": "timed_student", "attr": "work"}, "repeat": timing.repeat,
+                  "args": protocol.encode(list(args), out), "timed": timing.arena,
+                  "discard": timing.discard}
         reply = self.child.call(header, out, reply_buffers := [])
         value = protocol.decode(reply["value"], reply_buffers) if "value" in reply else None
         return types.SimpleNamespace(value=value)
@@ -390,7 +389,7 @@ def test_both_sides_are_timed_on_one_shared_cpu_and_unpinned_after(sides):
     allowed = sorted(os.sched_getaffinity(0))
     for side in (student, reference):
         cpus = side.access.module("mod").cpus
-        assert cpus.call((), cpus=(allowed[-1],)).value == [[allowed[-1]]] * 2  # both threads
+        assert cpus.call((), timing=TimingRequest(cpus=(allowed[-1],))).value == [[allowed[-1]]] * 2  # both threads
         assert cpus() == [allowed] * 2
     sent = []
     for side in (student, reference):

@@ -25,11 +25,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from autograder.config import load_config
+from autograder.config import ConfigError, load_config
 from autograder.engine.sandbox import detect_isolation, python_readable_by_others
 from autograder.examples import REFERENCE_DIR, build_submission
 from autograder.package import gradescope
-from autograder.package.gradescope import (BUNDLED_TEST_BATCH, GradescopeOptions, PackageError,
+from autograder.package.gradescope import (BUNDLED_DATA, GradescopeOptions, PackageError,
                                            build_gradescope_zip, prove_gradescope_zip)
 from autograder.package.selftest import SelfTestFailed, unzip_with_modes
 from cli import main
@@ -194,7 +194,7 @@ def test_zip_holds_the_scripts_the_grader_and_the_reference(package_zip):
     assert shipped_reference <= names  # weights included, when they exist
     assert not any(n.startswith("tests/") or "__pycache__" in n or n.endswith(".pyc") for n in names)
     assert "GRADE_PARTS=shapes" in settings and "download.pytorch.org/whl/cpu" in settings
-    assert "CIFAR10_DATA=''" in settings and "torch==" in settings
+    assert "GRADE_DATA=''" in settings and "DATA_DOWNLOADS=''" in settings and "torch==" in settings
     assert not any(n.startswith("data/") for n in names)
     assert "torch" not in requirements.split("\n", 1)[1] and "numpy==" in requirements
 
@@ -209,19 +209,20 @@ def test_scripts_are_valid_bash(package_zip, tmp_path, script):
 def test_options_reach_setup_sh_and_run_autograder(tmp_path):
     path = tmp_path / "cuda.zip"
     (tmp_path / "calibrated.toml").write_text(LENIENT_THRESHOLDS)
-    build_gradescope_zip(path, GradescopeOptions(parts=("cifar10",), cuda_torch=True, download_cifar10=True,
+    build_gradescope_zip(path, GradescopeOptions(parts=("cifar10",), cuda_torch=True, download_data=True,
                                                  torch_version="2.4.1", thresholds=tmp_path / "calibrated.toml"))
     with zipfile.ZipFile(path) as zf:
         settings = zf.read("package_settings.sh").decode()
         thresholds = zf.read("thresholds.toml").decode()
     assert "TORCH_REQUIREMENT=torch==2.4.1" in settings
     assert "TORCH_INDEX_URL=''" in settings  # PyPI: its Linux wheels are the CUDA build
-    assert "CIFAR10_DATA=download" in settings
+    data = load_config().parts["cifar10"].data
+    assert "GRADE_DATA=download" in settings and f"DATA_DOWNLOADS='{data.download_url} {data.download_md5}'" in settings
     assert "GRADE_THRESHOLDS=thresholds.toml" in settings and thresholds == LENIENT_THRESHOLDS
 
 
 def test_unknown_parts_and_parts_without_a_suite_are_refused(tmp_path, monkeypatch):
-    with pytest.raises(PackageError, match="unknown part"):
+    with pytest.raises(ConfigError, match="unknown part"):
         build_gradescope_zip(tmp_path / "a.zip", GradescopeOptions(parts=("nope",)))
     monkeypatch.setattr(gradescope, "SUITES_DIR", tmp_path / "no-suites")
     with pytest.raises(PackageError, match="no hidden suite for part"):
@@ -278,9 +279,9 @@ MARGIN = 0.5
 # than 2x in the training step (half credit), which would make that test flaky.
 LENIENT_THRESHOLDS = "[tiers]\ncifar10_inference = [[100.0, 1.0]]\ncifar10_train_step = [[100.0, 1.0]]\n"
 REFUSAL = ("Error: the cifar10 part needs the CIFAR-10 test set and Gradescope grades without network: "
-           "pass --cifar-data DIR (DIR holds cifar-10-batches-py) to put it in the zip, --with-cifar-data "
-           "to download it when the image is built, or leave the part out (--part shapes --part layers "
-           "--part fast_layers)\n")
+           "pass --data-dir DIR to put it in the zip, --download-data to download it when the image is "
+           "built, or leave the part out ("
+           + " ".join(f"--part {p.name}" for p in load_config().parts.values() if not p.data) + ")\n")
 
 
 def write_cifar10_standin(folder: Path) -> Path:
@@ -325,14 +326,15 @@ def test_without_cifar10_data_the_cifar10_part_is_refused_in_one_line(tmp_path):
     assert not (tmp_path / "autograder.zip").exists()
 
 
-@pytest.mark.parametrize("folder, complaint", [
-    ("missing", "no such folder"),
-    ("empty", "no cifar-10-batches-py/test_batch in it (torchvision's CIFAR-10 layout)"),
-])
-def test_a_bad_cifar10_folder_is_refused_in_one_line(tmp_path, folder, complaint):
+@pytest.mark.parametrize("folder", ["missing", "empty"])
+def test_a_bad_cifar10_folder_is_refused_in_one_line(tmp_path, folder):
     (tmp_path / "empty").mkdir()
     result = package_command("--cifar-data", tmp_path / folder, "--output", tmp_path / "autograder.zip")
-    assert (result.exit_code, result.stderr) == (2, f"Error: --cifar-data {tmp_path / folder}: {complaint}\n")
+    complaint = (f"CIFAR-10 not found in {tmp_path / folder} (from the argument given): missing test_batch. "
+                 "Expected the files test_batch in that directory or in its 'cifar-10-batches-py' "
+                 "subdirectory (torchvision's on-disk layout). Pass the directory explicitly or set "
+                 "$GRADE_CIFAR10_DIR. Or grade without the cifar10 part (--part).")
+    assert (result.exit_code, result.stderr) == (2, f"Error: --data-dir {tmp_path / folder}: {complaint}\n")
 
 
 def test_an_unreadable_test_batch_is_refused_in_one_line(tmp_path):
@@ -341,21 +343,21 @@ def test_an_unreadable_test_batch_is_refused_in_one_line(tmp_path):
     (batches / "test_batch").write_bytes(b"not a pickle")
     result = package_command("--cifar-data", tmp_path / "data", "--output", tmp_path / "autograder.zip")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
-    assert result.stderr.startswith(f"Error: --cifar-data {tmp_path / 'data'}: {batches / 'test_batch'} is "
+    assert result.stderr.startswith(f"Error: --data-dir {tmp_path / 'data'}: {batches / 'test_batch'} is "
                                     "not a readable CIFAR-10 batch file")
 
 
 def test_only_the_test_batch_is_bundled_and_run_autograder_is_pointed_at_it(tmp_path):
     data = write_fake_cifar10(tmp_path / "data", n_train_per_batch=2, n_test=10).parent
     path = tmp_path / "autograder.zip"
-    build_gradescope_zip(path, GradescopeOptions(parts=("cifar10",), cifar10_dir=data))
+    build_gradescope_zip(path, GradescopeOptions(parts=("cifar10",), data_dir=data))
     with zipfile.ZipFile(path) as zf:
         names = set(zf.namelist())
         settings = zf.read("package_settings.sh").decode()
-        bundled = zf.read(BUNDLED_TEST_BATCH)
+        bundled = zf.read(f"{BUNDLED_DATA}/{BATCHES_DIRNAME}/test_batch")
     assert bundled == (data / BATCHES_DIRNAME / "test_batch").read_bytes()
-    assert {n for n in names if n.startswith("data/")} == {BUNDLED_TEST_BATCH}
-    assert "CIFAR10_DATA=bundled" in settings
+    assert {n for n in names if n.startswith("data/")} == {f"{BUNDLED_DATA}/{BATCHES_DIRNAME}/test_batch"}
+    assert "GRADE_DATA=bundled" in settings
 
 
 @pytest.mark.slow

@@ -88,9 +88,10 @@ def test_only_handout_files_inside(contents):
     assert not [n for n in names if Path(n).name in SECRET_FILES], names
     hidden = {f"autograder/suites/{p.parent.name}/{p.name}" for p in HIDDEN_TEST_FILES}
     assert hidden and not hidden & set(names)
-    assert {"README.md", "assignments/shapes.py", "assignments/layers.py",
-            "assignments/cnn_assignment.ipynb", "autograder/check.py", "autograder/check.toml",
-            "autograder/suites/shapes/test_visible.py"} <= set(names)
+    parts = load_config().parts.values()
+    assert {"README.md", "assignments/cnn_assignment.ipynb", "autograder/check.py", "autograder/check.toml",
+            *(f"assignments/{f}" for p in parts for f in p.files if f.endswith(".py")),
+            *(f"autograder/suites/{p.name}/test_visible.py" for p in parts)} <= set(names)
     assert "python -m autograder.check" in contents[f"{TOP}/README.md"]
 
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Gradescope runs this once, as root, when it builds the autograder image (with internet access).
 # It installs Python >= 3.11, a virtual environment at $ROOT/venv holding the grader's pinned
-# dependencies and this project, and, when the package was built with --with-cifar-data,
-# CIFAR-10 into $ROOT/data (with --cifar-data the test batch is in the zip instead). What was
-# chosen at build time is in package_settings.sh.
+# dependencies and this project, and, when the package was built with --download-data, the
+# parts' data into $ROOT/data (with --data-dir the files grading reads are in the zip instead).
+# What was chosen at build time is in package_settings.sh.
 set -euo pipefail
 
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
@@ -12,9 +12,6 @@ VENV="${AUTOGRADER_VENV:-$ROOT/venv}"
 DATA_DIR="${AUTOGRADER_DATA:-$ROOT/data}"
 # shellcheck source=/dev/null
 . "$SOURCE/package_settings.sh"
-
-CIFAR10_URL="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-CIFAR10_MD5="c58f30108f718f92721af3b95e74349a"
 
 # The grading configuration is read with tomllib (Python 3.11+): Gradescope's Ubuntu 22.04
 # image ships 3.10 (3.11 is one apt package away), Ubuntu 24.04 ships 3.12.
@@ -46,14 +43,19 @@ fi
 # world-readable site-packages; --no-deps because everything it needs is installed above.
 "$VENV/bin/pip" install --quiet --no-deps -e "$SOURCE"
 
-if [ "$CIFAR10_DATA" = download ]; then
+# Each part's declared archive (its part.toml's [data] table): "url md5" pairs.
+if [ "$GRADE_DATA" = download ]; then
     mkdir -p "$DATA_DIR"
-    archive="$DATA_DIR/cifar-10-python.tar.gz"
-    "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
-        "$CIFAR10_URL" "$archive"
-    echo "$CIFAR10_MD5  $archive" | md5sum --check --quiet -
-    tar -xzf "$archive" -C "$DATA_DIR"
-    rm "$archive"
+    archive="$DATA_DIR/download.tar.gz"
+    set -- $DATA_DOWNLOADS
+    while [ "$#" -ge 2 ]; do
+        "$VENV/bin/python" -c 'import sys, urllib.request; urllib.request.urlretrieve(sys.argv[1], sys.argv[2])' \
+            "$1" "$archive"
+        echo "$2  $archive" | md5sum --check --quiet -
+        tar -xzf "$archive" -C "$DATA_DIR"
+        rm "$archive"
+        shift 2
+    done
 fi
 
 # Fail the image build now, not at the first student's submission.
