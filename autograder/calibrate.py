@@ -39,26 +39,9 @@ from autograder.thresholds import Thresholds, dump_thresholds, load_thresholds
 
 
 
-@dataclasses.dataclass(frozen=True)
-class SlowStandIn:
-    """A slow implementation passed off as the student's ``file``: reference files to copy next
-    to it, and the stand-in's source, which re-exports them under the graded names."""
-
-    file: str
-    copies: tuple
-    source: str
-
-
-# The naive layers loop over output positions, as a typical slow submission does.
-SLOW_STAND_INS = {
-    "fast_layers": SlowStandIn("fast_layers.py", ("layers.py",), (
-        "from layers import (\n"
-        "    conv_forward_naive as conv_forward_fast,\n"
-        "    conv_backward_naive as conv_backward_fast,\n"
-        "    max_pool_forward_naive as max_pool_forward_fast,\n"
-        "    max_pool_backward_naive as max_pool_backward_fast,\n"
-        ")\n")),
-}
+# A part's suite folder may hold this file: a slow implementation that calibration hands in as
+# the part's file, beside the reference's other files, to time against the reference.
+SLOW_STAND_IN = "slow_stand_in.py"
 # A slow stand-in must be at least this many times the last tier's bound.
 SEPARATION = 2.0
 # The re-measure band is widened to this many times the noise, and never beyond MAX_NEAR.
@@ -137,9 +120,8 @@ def _calibrate_part(config: GradingConfig, part: PartConfig, timed_calls: dict,
 
         reference_dir = stack.enter_context(_folder(part.files))
         reference, twin = side(reference_dir), side(reference_dir)
-        slow = None
-        if part.name in SLOW_STAND_INS:
-            slow = side(stack.enter_context(_slow_stand_in(SLOW_STAND_INS[part.name])))
+        stand_in = SUITES_DIR / part.name / SLOW_STAND_IN
+        slow = side(stack.enter_context(_slow_stand_in(part, stand_in))) if stand_in.is_file() else None
         for item, kwargs in timed_calls.items():
             verdicts = [_compare(twin, reference, item, kwargs, thresholds) for _ in range(repeats)]
             slow_verdict = _compare(slow, reference, item, kwargs, thresholds) if slow else None
@@ -203,7 +185,10 @@ def _folder(files: tuple) -> Iterator[Path]:
 
 
 @contextmanager
-def _slow_stand_in(stand_in: SlowStandIn) -> Iterator[Path]:
-    with _folder(stand_in.copies) as folder:
-        (folder / stand_in.file).write_text(stand_in.source)
+def _slow_stand_in(part: PartConfig, stand_in: Path) -> Iterator[Path]:
+    """The reference's files but the part's own, and the stand-in as the part's module."""
+    others = tuple(p.name for p in REFERENCE_DIR.glob("*.py") if p.name not in part.files)
+    with _folder(others) as folder:
+        [module] = [name for name in part.files if name.endswith(".py")]
+        shutil.copyfile(stand_in, folder / module)
         yield folder
