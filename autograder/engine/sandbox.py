@@ -8,7 +8,9 @@ scratch copy of the submission. Isolation is the strongest the host allows, dete
   devices, a copy of the submission on a size-capped tmpfs; see ``childside.server``), and an
   unprivileged uid of its own (needs root, as on Gradescope).
 * ``namespaces``: the same inside a user namespace (no root needed), same uid, no capabilities.
-* ``process``: a plain child process in its own session (a uid of its own when root).
+* ``process``: a plain child process in its own session (a uid of its own when root), which
+  confines itself where the kernel allows (``childside.confine``): a Landlock domain reaching
+  only the same allow-list, no TCP, no signal out; SysV and POSIX message-queue IPC refused.
 
 Every mode sets resource limits, passes a clean environment, and kills the child's whole process
 tree (``setsid`` escapees included) when the sandbox is closed. Where the host allows, each
@@ -37,7 +39,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from . import cgroups
-from .childside import protocol
+from .childside import confine, protocol
 from .memory import oom_kill_count, oom_kills_since
 from .procfs import process_table
 
@@ -83,6 +85,8 @@ class Isolation:
     mode: str  # "namespaces+user" | "namespaces" | "process"
     switch_user: bool
     cgroups: bool = False  # a cgroup per sandbox (``cgroups.detect()`` says with which controllers)
+    landlock: int = 0  # process mode: the Landlock ABI the child confines itself with (0: none)
+    seccomp: bool = False  # process mode: the child refuses IPC objects with a seccomp filter
 
     @property
     def namespaces(self) -> bool:
@@ -91,7 +95,17 @@ class Isolation:
     def missing(self) -> list:
         """The guarantees this host could not give, in words (empty when none is missing)."""
         support = cgroups.detect() if self.cgroups else cgroups.Support(None, {})
-        return support.missing()
+        missing = support.missing()
+        if self.namespaces:
+            return missing
+        return missing + [text for lacking, text in (
+            (True, "PID namespace (student code sees the host's processes)"),
+            (True, "disk quota (its working folder is on the host's disk; RLIMIT_FSIZE bounds each file)"),
+            (self.landlock < 4, "network refusal (student code may open TCP connections)"),
+            (self.landlock < 6, "signal scoping (student code may signal this user's processes)"),
+            (not self.seccomp, "IPC refusal (SysV IPC objects it creates are visible to, and "
+                               "outlive, other sandboxes)"),
+        ) if lacking]
 
     def describe(self) -> str:
         parts = {
@@ -101,8 +115,12 @@ class Isolation:
             "namespaces": "separate process in new user, network, mount, PID, IPC and UTS "
                           "namespaces, seeing only Python and its submission (same user: not "
                           "running as root)",
-            "process": "separate process with resource limits only (namespaces unavailable: "
-                       "student code could read files this user can read)",
+            "process": (f"separate process with resource limits, in a Landlock domain (ABI "
+                        f"{self.landlock}) seeing only Python and its submission (namespaces "
+                        "unavailable)" if self.landlock else
+                        "separate process with resource limits only (namespaces and Landlock "
+                        "unavailable: student code could read files this user can read, and "
+                        "leave files in /tmp and /dev/shm)"),
         }[self.mode]
         if self.mode == "process" and self.switch_user:
             parts += ", running as an unprivileged user"
@@ -130,7 +148,8 @@ def detect_isolation(allow_namespaces: bool = True) -> Isolation:
             if ok:
                 return Isolation(mode, switch_user=(mode == "namespaces+user"), cgroups=with_cgroups)
     # Without mount namespaces the child can only switch user if it can still read Python.
-    return Isolation("process", switch_user=root and python_readable_by_others(), cgroups=with_cgroups)
+    return Isolation("process", switch_user=root and python_readable_by_others(), cgroups=with_cgroups,
+                     landlock=confine.landlock_abi(), seccomp=confine.seccomp_supported())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -279,7 +298,8 @@ class Sandbox:
             "fds": [to_child_r, from_child_w],
             "limits": {**dataclasses.asdict(self.limits), "nproc": self._nproc_limit()},
             "forbid": list(self.forbid), "forbid_reason": self.forbid_reason,
-            **(self._root_config(workdir) if self.isolation.namespaces else {}),
+            "confine": {"landlock": self.isolation.landlock, "seccomp": self.isolation.seccomp},
+            **self._root_config(workdir),
         }
         boot = (f"import sys; sys.path.insert(0, {str(self._runtime)!r}); "
                 f"from {RUNTIME_PACKAGE}.server import main; main(sys.argv[1])")
@@ -449,7 +469,8 @@ class Sandbox:
                                       f"of a package this part refuses ({self.forbid_reason})")
 
     def _root_config(self, workdir: Path) -> dict:
-        """What the child puts on its own root (see ``childside.server._build_root``)."""
+        """What the child puts on its own root (see ``childside.server._build_root``); in the
+        process mode, what its Landlock domain reaches (``childside.server._confine``)."""
         python = _python_paths()
         gpu = sorted(glob.glob(GPU_DEVICES))
         size = sum(p.lstat().st_size for p in workdir.rglob("*")) // 2**20

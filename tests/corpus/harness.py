@@ -20,6 +20,11 @@ SCHEMA_PATH = PROJECT_ROOT / "tests" / "schemas" / "gradescope_results.schema.js
 PASS, FAIL = "\N{CHECK MARK} ", "\N{BALLOT X} "
 # Attacks that try to change the grader's files append this line; no grader file may hold it.
 TAMPER_MARK = "# corpus: overwritten by a student"
+# What grading one case may add to the grader's own peak memory (its children not counted):
+# issue 13 bounds the grader at 300 MiB whatever the submission does, and `grade run` holds
+# about 90 MiB before grading (benchmarks/bench_grader_rss.py measures the whole corpus in one
+# process; the timed fast_layers tests add the most, about 110 MiB).
+GRADER_GROWTH_MIB = 200
 
 
 @dataclasses.dataclass
@@ -43,6 +48,7 @@ class Outcome:
     cli_exit_code: int | None = None
     cli_stdout: str = ""
     network_reached: bool = False  # something connected to the grader's listening port
+    grader_growth_mib: float | None = None  # the grader's peak memory over its size before (Linux)
 
     def output_of(self, test_id: str) -> str:
         return scores(self)[test_id][1]
@@ -59,6 +65,11 @@ def params(cases: list) -> list:
     return [pytest.param(c, id=c.name, marks=list(c.marks) + (
         [] if all(suite_landed(p) for p in c.parts)
         else [pytest.mark.skip(reason=f"suite {c.parts} not yet landed")])) for c in cases]
+
+
+def skipped_here(case: Case) -> bool:
+    """Whether the case's own marks skip it on this host (namespaces refused, an opt-in)."""
+    return any(mark.name == "skipif" and mark.args and mark.args[0] for mark in case.marks)
 
 
 def grade_case(case: Case, tmp_path: Path) -> Outcome:
@@ -82,6 +93,8 @@ def grade_and_check(case: Case, tmp_path: Path, validator) -> Outcome:
     exactly its expected credit, containment, and the case's own check."""
     outcome = grade_case(case, tmp_path)
     assert outcome.seconds < case.max_seconds, f"grading took {outcome.seconds:.1f} s"
+    assert (outcome.grader_growth_mib or 0) <= GRADER_GROWTH_MIB, (
+        f"the grader's own memory grew by {outcome.grader_growth_mib:.0f} MiB while grading")
     check_valid_result(outcome, validator)
     check_credit(outcome)
     check_contained(outcome)
@@ -100,23 +113,44 @@ def _grade(case: Case, ctx: Context) -> Outcome:
     previous = Path.cwd()
     os.environ[SECRET_NAME] = ctx.secret  # must never reach student code
     os.chdir(ctx.cwd)  # an attack writing results.json "to the cwd" aims here
+    data_dir = _fake_cifar10(ctx, case)
+    rss_before = _reset_peak_rss()
     started = time.monotonic()
     try:
         if case.via_cli:
-            return _grade_via_cli(case, ctx, source, started)
-        result = grade_submission(source, list(case.parts), config,
-                                  RunOptions(call_timeout=case.call_timeout,
-                                             data_dir=_fake_cifar10(ctx, case),
-                                             allow_namespaces=case.namespaces,
-                                             budget=case.budget))
+            outcome = _grade_via_cli(case, ctx, source, started)
+        else:
+            result = grade_submission(source, list(case.parts), config,
+                                      RunOptions(call_timeout=case.call_timeout, data_dir=data_dir,
+                                                 allow_namespaces=case.namespaces, budget=case.budget))
+            seconds = time.monotonic() - started
+            rows = [Row(t.part, t.name, t.score, t.max_score, t.output) for t in result.tests]
+            assert result.grader_errors == [], f"{case.name}: grader errors {result.grader_errors}"
+            outcome = Outcome(case, ctx, result.to_gradescope(), rows,
+                              "".join(p.student_output for p in result.parts), seconds, result=result)
     finally:
         os.chdir(previous)
         del os.environ[SECRET_NAME]
-    seconds = time.monotonic() - started
-    rows = [Row(t.part, t.name, t.score, t.max_score, t.output) for t in result.tests]
-    assert result.grader_errors == [], f"{case.name}: grader errors {result.grader_errors}"
-    return Outcome(case, ctx, result.to_gradescope(), rows,
-                   "".join(p.student_output for p in result.parts), seconds, result=result)
+    if rss_before is not None:
+        outcome.grader_growth_mib = _status_mib("VmHWM") - rss_before
+    return outcome
+
+
+def _status_mib(key: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+    raise KeyError(key)
+
+
+def _reset_peak_rss() -> float | None:
+    """Reset this process's peak resident set to its current size (Linux 4.0+) and return
+    that size in MiB; None where it cannot be reset."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return _status_mib("VmRSS")
+    except (OSError, KeyError):
+        return None
 
 
 def _fake_cifar10(ctx: Context, case: Case) -> str | None:

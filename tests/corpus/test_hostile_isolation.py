@@ -7,6 +7,9 @@ Class 5: memory hidden in a memfd, and tmpfs and disk filled from the child (a m
 that counts shmem pages; a size-capped tmpfs as the child's only writable place). A file left
 in the host's /dev/shm in the process mode is charged too (tests/engine/test_cgroups.py).
 Class 7: forbidden packages, whatever is imported first and however they are loaded.
+
+The ``_process_mode`` cases hold the process isolation (no namespaces) to the same allow-list,
+through Landlock and a seccomp filter (``engine.childside.confine``).
 """
 from __future__ import annotations
 
@@ -22,12 +25,16 @@ from autograder.engine import cgroups
 from autograder.engine.sandbox import detect_isolation
 
 from . import AllOf, Append, Write
-from .harness import check_credit, grade_and_check, grade_case, params, processes_tagged
-from .hostile import (S, SAME_PADDING_LOST, all_of, mentions, once, says, shapes,
+from .harness import grade_and_check, params, processes_tagged, skipped_here
+from .hostile import (S, SAME_PADDING_LOST, all_of, mentions, once, process_mode, says, shapes,
                       wrap_same_padding)
 
 ISOLATION = detect_isolation()
+FALLBACK = detect_isolation(allow_namespaces=False)
 needs_namespaces = pytest.mark.skipif(not ISOLATION.namespaces, reason="namespaces refused here")
+needs_confinement = pytest.mark.skipif(not (FALLBACK.landlock >= 4 and FALLBACK.seccomp), reason=(
+    "no Landlock (ABI 4+) or no seccomp filter for this machine: the process isolation cannot "
+    "hold files, network and IPC"))
 needs_cgroups = pytest.mark.skipif(not ISOLATION.cgroups, reason="no cgroups here")
 IPC_KINDS = ("shm", "sem", "msg")
 # A SysV key of the case's own, from its unique tag (attacks compute the same).
@@ -41,7 +48,8 @@ libc = ctypes.CDLL(None, use_errno=True)
 key = {KEY_CODE}
 shm = libc.shmget(key, 1 << 20, 0o1666)  # IPC_CREAT | rw for all
 libc.shmat.restype = ctypes.c_void_p
-ctypes.memmove(libc.shmat(shm, None, 0), b"left by a student", 17)
+if shm >= 0:  # (refused without namespaces: -1)
+    ctypes.memmove(libc.shmat(shm, None, 0), b"left by a student", 17)
 print("ATTACK ipc created", shm, libc.semget(key, 1, 0o1666), libc.msgget(key, 0o1666))
 """
 
@@ -275,14 +283,30 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", params(CASES))
+# The same attacks without namespaces: Landlock keeps the files, seccomp the IPC objects.
+CASES += [process_mode(c, needs_confinement) for c in CASES if c.name in (
+    "ipc_objects_left_behind", "read_outside_the_allow_list", "reference_through_editable_install",
+    "fill_tmp_and_shm")]
+
+
+# The cases that try to leave something on the host are graded (once) in the leftovers batch.
+LEAVE_SOMETHING = ("ipc_objects_left_behind", "fill_tmp_and_shm", "fill_the_working_folder",
+                   "memfd_beyond_the_memory_limit")
+
+
+def _leaves_something(case) -> bool:
+    return case.name.removesuffix("_process_mode") in LEAVE_SOMETHING
+
+
+@pytest.mark.parametrize("case", params([c for c in CASES if not _leaves_something(c)]))
 def test_hostile_isolation(case, tmp_path, validator):
     grade_and_check(case, tmp_path, validator)
 
 
 # --- leftovers: nothing of a hostile batch survives it ----------------------------------------
 
-LEFTOVER_CASES = [c.name for c in CASES if c.namespaces and "reads_the_hosts" not in c.name]
+LEFTOVERS = {mode: [c for c in CASES if _leaves_something(c) and not skipped_here(c)
+                    and c.namespaces == (mode == "namespaces")] for mode in ("namespaces", "process")}
 
 
 def _snapshot(tags: list) -> dict:
@@ -310,18 +334,19 @@ def _snapshot(tags: list) -> dict:
     }
 
 
-@needs_namespaces
-def test_nothing_survives_a_hostile_batch(tmp_path, monkeypatch):
+@pytest.mark.parametrize("mode", [pytest.param("namespaces", marks=needs_namespaces),
+                                  pytest.param("process", marks=needs_confinement)])
+def test_nothing_survives_a_hostile_batch(mode, tmp_path, monkeypatch, validator):
+    """Each case of the batch gets its exact credit; before and after it, processes, SysV
+    objects, the grader's scratch folder, the attacks' files in /tmp and /dev/shm, sandbox
+    cgroups and mounts are the same."""
     scratch = tmp_path / "scratch"  # the grader's temporary files: none of other test runs
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    cases = [c for c in CASES if c.name in LEFTOVER_CASES]
     before = _snapshot([])
     tags = []
-    for case in cases:
-        outcome = grade_case(case, tmp_path / case.name)
-        tags.append(outcome.ctx.tag)
-        check_credit(outcome)
+    for case in LEFTOVERS[mode]:
+        tags.append(grade_and_check(case, tmp_path / case.name, validator).ctx.tag)
     after = _snapshot(tags)
     assert after == before
     assert os.listdir(scratch) == []

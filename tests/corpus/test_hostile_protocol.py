@@ -256,6 +256,8 @@ def test_results_so_far_are_handed_over_after_each_part(tmp_path):
 FUZZ = settings(deadline=None, derandomize=True, database=None, max_examples=40,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 CAP = 1 << 20
+# Each fuzz test is bounded by its number of examples; a hang fails it instead of stalling CI.
+NEVER_HANGS = pytest.mark.timeout(120)
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5)
@@ -279,6 +281,7 @@ def _read(frame: bytes, cuts: list) -> None:
         pass
 
 
+@NEVER_HANGS
 @FUZZ
 @given(value=JSON_VALUES, depth=st.integers(0, 400), flips=st.lists(st.integers(0, 10**6), max_size=3),
        cuts=st.lists(st.integers(0, 10**6), max_size=4))
@@ -292,6 +295,7 @@ def test_fuzz_frames_random_nesting_and_bytes(value, depth, flips, cuts):
     _read(bytes(frame), sorted(c % len(frame) for c in cuts))
 
 
+@NEVER_HANGS
 @FUZZ
 @given(head_len=st.integers(0, 2**32 - 1), count=st.integers(0, 2**32 - 1),
        lengths=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=3), tail=st.binary(max_size=64))
@@ -310,6 +314,7 @@ NAMES = st.one_of(
     st.text(min_size=1, max_size=20))
 
 
+@NEVER_HANGS
 @FUZZ
 @given(members=st.lists(st.tuples(NAMES, st.binary(max_size=50), st.booleans()), max_size=8))
 def test_fuzz_loader_random_zips(members, tmp_path_factory):

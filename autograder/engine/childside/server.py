@@ -10,7 +10,8 @@ order:
    the fork exits, the kernel kills everything left in the namespace, including processes that
    called ``setsid``.
 2. resource limits, then (when started as root) a switch to an unprivileged uid, else (a user
-   namespace) every capability dropped.
+   namespace) every capability dropped; without namespaces, the same allow-list and no IPC
+   objects through Landlock and seccomp where the kernel has them (``confine``).
 3. serve requests on the protocol pipes until the grader closes them.
 
 Student code runs only in step 3. Nothing here is secret: the student may read or patch this
@@ -34,7 +35,7 @@ import types
 
 import numpy as np
 
-from . import protocol
+from . import confine, protocol
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_NOATIME, MS_NODIRATIME = 1, 2, 4, 8, 32, 1024, 2048
 MS_BIND, MS_REC, MS_PRIVATE, MS_RELATIME = 4096, 16384, 1 << 18, 1 << 21
@@ -60,6 +61,8 @@ def main(config_json: str) -> None:
         _drop_privileges(config["uid"])
     elif config["namespaces"]:
         _drop_capabilities()
+    if not config["namespaces"]:
+        _confine(config)
     os.chdir(config["workdir"])
     sys.path[:] = [config["workdir"]] + [p for p in sys.path if p and not p.startswith(config["runtime"])]
     Server(config).serve()
@@ -213,6 +216,16 @@ def _apply_limits(limits: dict) -> None:
             f.write("1000")
     except OSError:
         pass
+
+
+def _confine(config: dict) -> None:
+    """Without namespaces: reach only what a namespaced child would see (its own /proc entry
+    for /proc), and make no IPC object, as the grader detected the kernel allows."""
+    if config["confine"]["landlock"]:
+        confine.restrict_files(config["expose_ro"] + [f"/proc/{os.getpid()}"],
+                               config["expose_rw"] + [config["workdir"]], config["devices"])
+    if config["confine"]["seccomp"]:
+        confine.refuse_ipc()
 
 
 def _drop_capabilities() -> None:
