@@ -197,8 +197,8 @@ def _hang_everything(part: str) -> Write:
 
 
 # The reserve the budget keeps for the grader's own work is sized for an idle machine; under the
-# load of a test run the grader may overrun it by a second or two.
-LOADED_MACHINE_S = 2.0
+# load of a test run the grader may overrun it by a few seconds (2.1 s seen with 2 cores shared).
+LOADED_MACHINE_S = 3.0
 
 
 def _same_as_output_file(outcome) -> None:
