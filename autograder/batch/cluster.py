@@ -28,9 +28,14 @@ def local_workers(config: GradingConfig, parts: list) -> int:
     import psutil
 
     cores = len(os.sched_getaffinity(0))
-    threads = max(config.parts[p].threads or config.limits.threads for p in parts)
     per_submission = (max(config.parts[p].memory_mb for p in parts) + GRADER_MEMORY_MB) * 2**20
-    return max(1, min(cores // threads, psutil.virtual_memory().available // per_submission))
+    return max(1, min(cores // cpus_per_submission(config, parts),
+                      psutil.virtual_memory().available // per_submission))
+
+
+def cpus_per_submission(config: GradingConfig, parts: list) -> int:
+    """The CPUs a submission is graded on: the most threads any of its parts may run."""
+    return max(config.parts[p].threads or config.limits.threads for p in parts)
 
 
 @contextlib.contextmanager

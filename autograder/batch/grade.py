@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from autograder.batch.cache import ResultCache, cache_key, content_digest, grader_fingerprint, result_from_dict
-from autograder.batch.cluster import dask_client, local_workers
+from autograder.batch.cluster import cpus_per_submission, dask_client, local_workers
 from autograder.batch.discover import Submission
 from autograder.batch.task import grade_on_worker
 from autograder.config import GradingConfig, load_config
@@ -108,7 +108,8 @@ def grade_class(submissions: list, settings: BatchSettings, cache_dir: Path, hid
             to_grade.append(key)
     if to_grade:
         workers = settings.jobs or min(len(to_grade), local_workers(config, parts))
-        requests = {task_key(groups[key][0].label, key): (key, _request(groups[key][0], settings, limit, hide))
+        cpus = cpus_per_submission(config, parts)
+        requests = {task_key(groups[key][0].label, key): (key, _request(groups[key][0], settings, limit, hide, cpus))
                     for key in to_grade}
         with dask_client(settings.scheduler, workers, settings.allowed_failures) as client:
             for key, result, error, log in _run(client, requests, settings.allowed_failures, fingerprint):
@@ -124,13 +125,13 @@ def task_key(label: str, key: str) -> str:
     return f"grade-{re.sub(r'[^A-Za-z0-9_.-]', '_', label)[:60]}-{key}"
 
 
-def _request(submission: Submission, settings: BatchSettings, limit: float, hide: tuple) -> dict:
+def _request(submission: Submission, settings: BatchSettings, limit: float, hide: tuple, cpus: int) -> dict:
     return {"submission": str(submission.path.resolve()), "parts": list(settings.parts),
             "config": str(settings.config_path) if settings.config_path else None,
             "score_inputs": settings.score_inputs(),
             "thresholds": str(settings.thresholds) if settings.thresholds else None,
             "device": settings.device, "data_dir": str(settings.data_dir) if settings.data_dir else None,
-            "call_timeout": settings.call_timeout, "hide": list(hide), "limit": limit}
+            "call_timeout": settings.call_timeout, "hide": list(hide), "limit": limit, "cpus": cpus}
 
 
 def _run(client, requests: dict, allowed_failures: int, fingerprint: str):

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from autograder.batch.cache import grader_fingerprint, read_result, result_to_dict
+from autograder.batch.cpus import cpu_group
 from autograder.run import PROJECT_ROOT
 
 # After SIGTERM, time for the worker to close its sandbox before it is killed outright.
@@ -30,12 +31,14 @@ def grade_on_worker(request: dict) -> dict:
     """Grade ``request["submission"]`` (a path the worker can read) with ``autograder.batch.worker``.
 
     ``request`` holds the worker's REQUEST keys except ``output`` and ``parent_pid``, plus ``limit``
-    (wall-clock seconds) and ``score_inputs`` (for this machine's grader fingerprint).
+    (wall-clock seconds), ``score_inputs`` (for this machine's grader fingerprint) and ``cpus``
+    (how many of this machine's CPUs the submission gets to itself: ``autograder.batch.cpus``).
     Returns ``result`` (a GradeResult as a dict, or None), ``error``, ``log`` and ``fingerprint``.
     """
     fingerprint = grader_fingerprint(Path(request["config"]) if request["config"] else None,
                                      request["score_inputs"])
-    with tempfile.TemporaryDirectory(prefix="grade-batch-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="grade-batch-") as scratch, \
+            cpu_group(request["cpus"]) as (cpus, locks):
         output, log = Path(scratch) / "result.json", Path(scratch) / "worker.log"
         worker_request = {key: request[key] for key in ("submission", "parts", "config", "thresholds",
                                                         "device", "data_dir", "call_timeout")}
@@ -46,7 +49,8 @@ def grade_on_worker(request: dict) -> dict:
             # A session of its own: a kill of its process group takes whatever it left behind.
             proc = subprocess.Popen([sys.executable, "-m", "autograder.batch.worker", json.dumps(worker_request)],
                                     stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                    env=_worker_env(), start_new_session=True)
+                                    env=_worker_env(), start_new_session=True, pass_fds=locks)
+            _pin(proc.pid, cpus)
             timed_out = False
             try:
                 proc.wait(timeout=limit)
@@ -61,6 +65,14 @@ def grade_on_worker(request: dict) -> dict:
                      else f"the grader failed on this submission (exit status {proc.returncode})")
         return {"result": result_to_dict(result) if result else None, "error": error,
                 "log": log.read_text(errors="replace")[-LOG_TAIL_CHARS:], "fingerprint": fingerprint}
+
+
+def _pin(pid: int, cpus: tuple) -> None:
+    """The grader process on ``cpus`` from its start-up on: every sandbox it starts inherits them."""
+    try:
+        os.sched_setaffinity(pid, cpus)
+    except ProcessLookupError:  # already gone: its exit status says why
+        pass
 
 
 def _stop(proc: subprocess.Popen) -> None:

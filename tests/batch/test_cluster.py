@@ -1,9 +1,14 @@
-"""``grade batch`` on Dask: a small class graded serially, on the default LocalCluster and on a
-cluster reached by its scheduler's address, with Dask workers killed mid-batch, gives the same
-gradebook; a submission whose grading keeps killing workers gets a row that says so; the
-class report reads a real batch's results."""
+"""``grade batch`` on Dask: a small class graded serially (stopped by Ctrl-C and resumed), on the
+default LocalCluster and on a cluster reached by its scheduler's address, with Dask workers
+killed mid-batch, gives the same gradebook; graders at work at once never share a CPU; a
+submission whose grading keeps killing workers gets a row that says so; the class report reads
+a real batch's results."""
 import csv
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,7 +21,9 @@ from distributed import LocalCluster
 
 from autograder.batch.command import BatchOutputs, run_batch
 from autograder.batch.grade import BatchSettings
+from autograder.engine import cgroups
 from autograder.examples import build_submission
+from autograder.run import PROJECT_ROOT
 from cli import main
 from tests.batch.test_batch import BUGGY, PART, _folder, _quiet
 
@@ -47,6 +54,29 @@ class WorkerKiller(threading.Thread):
             time.sleep(0.1)
 
 
+class CpuWatcher(threading.Thread):
+    """Records the CPUs of every grader process, and the pairs of graders that were at work at
+    the same time while allowed on a common CPU."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.cpus, self.shared = {}, []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            alive = {}
+            for grader in _grader_processes():
+                try:
+                    if time.time() - grader.create_time() > 1.0:  # pinned once its imports are done
+                        alive[grader.pid] = frozenset(grader.cpu_affinity())
+                except psutil.Error:
+                    continue
+            self.cpus.update(alive)
+            self.shared += [(a, b) for a in alive for b in alive if a < b and alive[a] & alive[b]]
+            time.sleep(0.1)
+
+
 def _grader_processes() -> list:
     found = []
     for proc in psutil.Process().children(recursive=True):
@@ -63,15 +93,71 @@ def _csv(path: Path) -> list:
         return list(csv.reader(f))
 
 
+def _interrupted_then_resumed(class_dir: Path, out: Path) -> list:
+    """``grade batch`` in a process of its own, stopped with SIGINT (Ctrl-C) once its first
+    result is cached and the next submission is being graded, then run again: nothing of the
+    stopped batch may be left running, and the second run grades only what the first did not."""
+    marker = f"interrupted-batch-{os.getpid()}"  # in the environment of all it starts but sandboxes
+    command = [sys.executable, "-m", "cli", "batch", str(class_dir), "--output", str(out / "gradebook.csv"),
+               "--part", PART, "--jobs", "1"]
+    batch = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, "CLASS_TEST_RUN": marker},
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cache, deadline = out / ".grade-cache", time.time() + 120
+    graders = set()
+    while not (list(cache.glob("*.json")) and graders) and time.time() < deadline:
+        graders |= {p.pid for p in _marked(marker, "autograder.batch.worker")} if list(cache.glob("*.json")) else set()
+        time.sleep(0.1)
+    batch.send_signal(signal.SIGINT)
+    assert batch.wait(timeout=60) != 0
+    deadline = time.time() + 30  # graders orphaned by the cluster's shutdown close their sandboxes
+    while (_marked(marker) or _sandboxed_by(graders)) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not _marked(marker) and not _sandboxed_by(graders)
+    cached = len(list(cache.glob("*.json")))
+    assert 1 <= cached < 3, cached
+    report = run_batch(class_dir, BatchSettings(parts=(PART,), jobs=1), BatchOutputs(gradebook=out / "gradebook.csv"),
+                       console=_quiet())
+    assert sum(o.cached for o in report.outcomes) == cached
+    return _csv(out / "gradebook.csv")
+
+
+def _marked(marker: str, command: str = "") -> list:
+    """Processes whose environment holds ``marker`` (and whose command line ``command``)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("CLASS_TEST_RUN") == marker and command in " ".join(proc.cmdline()):
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _sandboxed_by(graders: set) -> list:
+    """Processes in a sandbox cgroup of one of ``graders`` (named after the grader's pid)."""
+    names = tuple(f"{cgroups.PREFIX}{pid}-" for pid in graders)
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if any(name in (proc / "cgroup").read_text() for name in names):
+                found.append(int(proc.name))
+        except OSError:
+            pass
+    return found
+
+
 def _grade(class_dir: Path, out: Path, killer: WorkerKiller | None = None, **settings) -> list:
-    if killer:
-        killer.start()
+    watcher = CpuWatcher()
+    for thread in (killer, watcher) if killer else (watcher,):
+        thread.start()
     try:
         run_batch(class_dir, BatchSettings(parts=(PART,), **settings),
                   BatchOutputs(gradebook=out / "gradebook.csv"), console=_quiet())
     finally:
-        if killer:
-            killer.done.set()
+        for thread in (killer, watcher) if killer else (watcher,):
+            thread.done.set()
+    assert watcher.cpus and all(len(cpus) == 1 for cpus in watcher.cpus.values())  # shapes: 1 thread
+    assert not watcher.shared
     deadline = time.time() + 30  # a grader orphaned by a killed worker stops on its own
     while _grader_processes() and time.time() < deadline:
         time.sleep(0.2)
@@ -90,7 +176,7 @@ def small_class(tmp_path) -> Path:
 
 @pytest.mark.slow
 def test_serial_local_cluster_and_scheduler_address_give_the_same_gradebook(small_class, tmp_path):
-    serial = _grade(small_class, tmp_path / "serial", jobs=1)
+    serial = _interrupted_then_resumed(small_class, tmp_path / "serial")
     assert [row[5] for row in serial[1:]] == ["15.00", "0.00", serial[3][5]] and serial[3][5] != "15.00"
     report = CliRunner().invoke(main, ["report", str(tmp_path / "serial")])  # from a real batch's results
     assert report.exit_code == 0, report.output
