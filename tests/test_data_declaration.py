@@ -6,6 +6,8 @@ import pytest
 
 from autograder.config import ConfigError, load_config
 from autograder.data import DataDeclaration, DataError, find_data
+from autograder.package import PackageError
+from autograder.package.gradescope import GradescopeOptions, _data
 
 PART = 'files = ["p.py"]\npoints = 1\n[contract]\np = ["f"]\n'
 FINDS = 'what = "a test set"\nfind = "tests.test_data_declaration:refuse"\nfiles = ["test_batch"]\n'
@@ -39,3 +41,12 @@ def test_a_wrong_declaration_is_refused_naming_its_file_and_key(tmp_path, data, 
     with pytest.raises(ConfigError, match=complaint) as refused:
         declared(tmp_path, data)
     assert str(refused.value).startswith(str(tmp_path / "p" / "part.toml"))
+
+
+def test_the_gradescope_zip_downloads_only_what_a_part_says_where_to_download(tmp_path):
+    part = declared(tmp_path, FINDS)
+    with pytest.raises(PackageError, match="^--download-data: the p part declares no download_url"):
+        _data([part], GradescopeOptions(download_data=True))
+    with pytest.raises(PackageError, match="^the p part needs a test set and Gradescope grades without network: "
+                                           r"pass --data-dir DIR to put it in the zip, or leave the part out"):
+        _data([part], GradescopeOptions())

@@ -144,7 +144,10 @@ def _data(parts: list, options: GradescopeOptions) -> tuple:
     if options.data_dir is not None:
         return "bundled", {name: path for part in readers for name, path in _bundled(part, options.data_dir).items()}
     without_url = [p.name for p in readers if not p.data.download_url]
-    if options.download_data and not without_url:
+    if options.download_data and without_url:
+        raise PackageError(f"--download-data: the {', '.join(without_url)} part declares no download_url "
+                           "in its part.toml; put its data in the zip with --data-dir DIR instead")
+    if options.download_data:
         return "download", {}
     needs = "; ".join(f"the {p.name} part needs {p.data.what}" for p in readers)
     download = "" if without_url else ", --download-data to download it when the image is built"
