@@ -23,6 +23,7 @@ from autograder.engine.memory import memory_limit_mb, oom_kill_count, oom_kills_
 from autograder.engine.notebook_submission import stub_functions
 from autograder.engine.results import GradeResult, PartSummary, TestResult
 from autograder.engine.sandbox import Limits, SandboxFactory, detect_isolation
+from autograder.engine.seeds import new_grade_seed
 from autograder.engine.submission import SubmissionError, load_submission
 from autograder.engine.suite_runner import SuiteError, run_suite
 from autograder.thresholds import load_thresholds
@@ -45,6 +46,7 @@ class RunOptions:
     thresholds: str | None = None  # a calibrated thresholds file laid over autograder/thresholds.toml
     budget: float | None = None  # overrides limits.grade_budget_seconds
     suite_plugins: tuple = ()  # more pytest plugins for every part's suite (grade audit's test selection)
+    seed: int | None = None  # the hidden inputs' seed (grade run --seed); None: a new secret one
 
 
 def resolve_device(device: str) -> str:
@@ -80,12 +82,13 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
     budget = options.budget or config.limits.grade_budget_seconds
     deadline = started + budget
     oom_kills_before = oom_kill_count()
+    seed = new_grade_seed() if options.seed is None else options.seed
     tests, summaries, leaderboard = [], [], []
 
     def result(notes: list) -> GradeResult:
         return GradeResult(tests=list(tests), parts=list(summaries), isolation=isolation.describe(),
                            execution_time=time.monotonic() - started, notes=notes,
-                           leaderboard=list(leaderboard), budget_seconds=budget)
+                           leaderboard=list(leaderboard), budget_seconds=budget, seed=seed)
 
     with tempfile.TemporaryDirectory(prefix="grade-run-") as tmp:
         expected = [f for p in selected for f in p.files]
@@ -105,7 +108,7 @@ def grade_submission(source: Path, parts: list | None = None, config: GradingCon
             part_options = dataclasses.replace(options, data_dir=str(data[part.name])) \
                 if part.name in data else options
             part_tests, summary, entries = _grade_part(index, part, root, unreadable, config,
-                                                       sandboxes, part_options, share)
+                                                       sandboxes, part_options, share, seed)
             tests += part_tests
             summaries.append(summary)
             leaderboard += entries
@@ -187,7 +190,7 @@ def _stub_functions(parts: list) -> dict:
 
 def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str | None,
                 config: GradingConfig, sandboxes: SandboxFactory, options: RunOptions,
-                budget: _PartBudget):
+                budget: _PartBudget, seed: int):
     started = time.monotonic()
     missing = unreadable or _missing_files_message(part, root)
     code_missing = root is None or any(not (root / f).is_file() for f in part.files if f.endswith(".py"))
@@ -199,7 +202,7 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
     thresholds = load_thresholds(Path(options.thresholds) if options.thresholds else None)
     reference = _reference_session(part, limits, sandboxes, budget)
     plugin = GradingPlugin(session, options, part.forbid_imports, reason, config=config,
-                           reference=reference, timing_policy=thresholds.policy)
+                           reference=reference, timing_policy=thresholds.policy, seed=seed)
     try:
         _run_pytest(SUITES_DIR / part.name, plugin, extra=options.suite_plugins)
     finally:

@@ -12,6 +12,8 @@ The test's name is the first line of its docstring. Fixtures offered to suites:
 * ``grading_options``: the run's options (device, data folder)
 * ``grading_config``: the course's configuration (points, limits, per-part settings)
 * ``leaderboard``: columns for Gradescope's leaderboard
+* ``hidden_rng``: a numpy ``Generator`` for the test's random inputs, seeded by the grade's
+  secret seed and the test's id (``engine.seeds``); visible tests keep fixed, published inputs.
 * ``cases``: partial credit; ``cases.run(label, check, *args)`` runs one case and records it;
   the test scores ``passed / run`` of its points.
 * ``timing``: speed against the reference; ``timing.compare(...)`` checks the result on the
@@ -29,11 +31,13 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from .proxy import (MachineOutOfMemory, MissingFile, MissingFunction, Session, StudentCodeError,
                     StudentFunction, StudentImportError, StudentModule, StudentTimeout)
 from .results import Cause
+from .seeds import inputs_rng
 from .timing import Side, TimedComparisons, TimingPolicy
 
 PASS, FAIL = "\N{CHECK MARK}", "\N{BALLOT X}"
@@ -156,8 +160,9 @@ class GradingPlugin:
 
     def __init__(self, session: Session, options: object = None, forbid: tuple = (),
                  forbid_reason: str = "", config: object = None, reference: Session | None = None,
-                 timing_policy: TimingPolicy | None = None) -> None:
+                 timing_policy: TimingPolicy | None = None, seed: int | None = None) -> None:
         self.session = session
+        self.seed = seed  # the grade's secret seed; None where only visible tests run
         self.options = options
         self.config = config
         self.leaderboard_entries: dict[str, dict] = {}
@@ -188,6 +193,13 @@ class GradingPlugin:
     def leaderboard(self) -> "Leaderboard":
         """Entries for Gradescope's leaderboard: ``leaderboard.set(name, value, order)``."""
         return Leaderboard(self.leaderboard_entries)
+
+    @pytest.fixture
+    def hidden_rng(self, request) -> np.random.Generator:
+        """The generator of this test's hidden inputs (``engine.seeds.inputs_rng``)."""
+        if self.seed is None:
+            raise RuntimeError("hidden inputs need the grade's seed (GradingPlugin(seed=...))")
+        return inputs_rng(self.seed, request.node.nodeid)
 
     @pytest.fixture
     def cases(self, request) -> Cases:

@@ -85,6 +85,10 @@ class GradeResult:
     leaderboard: list = dataclasses.field(default_factory=list)
     notes: list = dataclasses.field(default_factory=list)  # about the submission, for the student
     budget_seconds: float | None = None  # the whole grade's time budget
+    # The hidden inputs' seed (engine.seeds), for the instructor: `grade run --seed` reproduces
+    # the grade with it. Never in results.json, which Gradescope shows to students: knowing a
+    # seed tells the hidden inputs of any grade made with it (a regrade, a batch).
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         if len(self.notes) > MAX_NOTES + 1:  # (+ 1: a result read back keeps its notes as they are)

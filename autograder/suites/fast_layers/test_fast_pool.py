@@ -7,7 +7,8 @@ import pytest
 
 from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, call_forward,
                                       check_max_pool_routing, check_no_mutation, describe_pool,
-                                      expect_value_error, numerical_gradient, random_array)
+                                      expect_value_error, numerical_gradient)
+from autograder.suites.hidden_inputs import normal_array, tied_windows
 from autograder.suites.misconceptions import check_backward, check_forward, naming_backward
 from autograder.suites.shrink import shrinking  # noqa: F401 (autouse: smallest failing inputs)
 from reference import fast_layers as ref
@@ -23,7 +24,6 @@ SETTINGS = [
     ((1, 1, 6, 6), 3, 3, 1),      # N = C = 1, stride 1
     ((2, 8, 32, 32), 2, 2, 2),    # CIFAR-sized
 ]
-SEED = 4000
 
 
 def _param(ph, pw, stride):
@@ -41,10 +41,10 @@ def _expected(x, pool_param, dout=None):
 @pytest.mark.points(2)
 @pytest.mark.hint("out is the maximum over the PH * PW strided slices x[:, :, i:i + S*H':S, "
                   "j:j + S*W':S]; check non-square windows and strides larger than the window")
-def test_max_pool_forward_fast_values(fast_layers, cases):
+def test_max_pool_forward_fast_values(fast_layers, cases, hidden_rng):
     """max_pool_forward_fast: output values on 8 window/stride settings"""
-    for k, (x_shape, ph, pw, stride) in enumerate(SETTINGS):
-        x, pool_param = random_array(x_shape, SEED + 10 * k), _param(ph, pw, stride)
+    for x_shape, ph, pw, stride in SETTINGS:
+        x, pool_param = normal_array(hidden_rng, x_shape), _param(ph, pw, stride)
         cases.run(describe_pool(x_shape, pool_param), check_forward,
                   fast_layers.max_pool_forward_fast, (x, pool_param), _expected(x, pool_param))
 
@@ -52,12 +52,12 @@ def test_max_pool_forward_fast_values(fast_layers, cases):
 @pytest.mark.points(2.5)
 @pytest.mark.hint("each window's gradient goes to its maximal element; overlapping windows "
                   "(stride < window) must ADD their contributions, not overwrite them")
-def test_max_pool_backward_fast_values(fast_layers, cases):
+def test_max_pool_backward_fast_values(fast_layers, cases, hidden_rng):
     """max_pool_backward_fast: dx on 8 window/stride settings, overlapping windows included"""
-    for k, (x_shape, ph, pw, stride) in enumerate(SETTINGS):
-        # Random normal inputs: no ties, so the maximum of every window is unique.
-        x, pool_param = random_array(x_shape, SEED + 100 + 10 * k), _param(ph, pw, stride)
-        dout = random_array(_expected(x, pool_param).shape, SEED + 105 + 10 * k)
+    for x_shape, ph, pw, stride in SETTINGS:
+        # normal_array has no ties: the maximum of every window is unique, whatever the seed.
+        x, pool_param = normal_array(hidden_rng, x_shape), _param(ph, pw, stride)
+        dout = normal_array(hidden_rng, _expected(x, pool_param).shape)
         cases.run(describe_pool(x_shape, pool_param), check_backward,
                   fast_layers.max_pool_forward_fast, fast_layers.max_pool_backward_fast,
                   (x, pool_param), dout, _expected(x, pool_param, dout))
@@ -75,44 +75,46 @@ def _check_ties(fast_layers, x, pool_param, dout):
 @pytest.mark.points(1)
 @pytest.mark.hint("a mask x == max marks EVERY tied element of a window: keep track of the "
                   "windows already served so that only the first maximum receives the gradient")
-def test_max_pool_backward_fast_ties(fast_layers, cases):
+def test_max_pool_backward_fast_ties(fast_layers, cases, hidden_rng):
     """max_pool_backward_fast: windows with tied maxima pass their whole gradient to one maximum"""
-    rng = np.random.default_rng(SEED + 200)
-    for x, (ph, pw, stride) in [
-        (rng.integers(0, 3, (4, 3, 8, 8)).astype(np.float64), (2, 2, 2)),  # many ties
-        (rng.integers(0, 2, (2, 4, 9, 9)).astype(np.float64), (3, 3, 3)),
-        (np.zeros((2, 2, 11, 11)), (3, 3, 4)),  # every element tied; some covered by no window
-        (rng.integers(-2, 0, (2, 3, 7, 10)).astype(np.float64), (2, 5, 5)),  # negative maxima
+    for x_shape, (ph, pw, stride), low, high in [
+        ((4, 3, 8, 8), (2, 2, 2), 0, 3),
+        ((2, 4, 9, 9), (3, 3, 3), 0, 2),
+        ((2, 2, 11, 11), (3, 3, 4), 0, 1),  # every element tied; some covered by no window
+        ((2, 3, 7, 10), (2, 5, 5), -2, 0),  # negative maxima
     ]:
         pool_param = _param(ph, pw, stride)
-        # Standard-normal dout has no zeros, so every window must visibly route its gradient.
-        dout = random_array(_expected(x, pool_param).shape, SEED + 210 + x.size)
+        x = tied_windows(hidden_rng, x_shape, pool_param, low, high)  # every window tied
+        # normal_array has no zeros, so every window must visibly route its gradient.
+        dout = normal_array(hidden_rng, _expected(x, pool_param).shape)
         cases.run(f"{describe_pool(x.shape, pool_param)}, integer-valued x", _check_ties,
                   fast_layers, x, pool_param, dout)
 
 
 @pytest.mark.points(1)
 @pytest.mark.hint("compare your dx with central differences of sum(out * dout)")
-def test_max_pool_backward_fast_numeric(fast_layers, cases):
+def test_max_pool_backward_fast_numeric(fast_layers, cases, hidden_rng):
     """max_pool_backward_fast: dx against numerical gradients on 2 small settings"""
-    for k, (x_shape, ph, pw, stride) in enumerate([((2, 2, 6, 6), 2, 2, 2), ((1, 3, 7, 5), 3, 3, 2)]):
-        x, pool_param = random_array(x_shape, SEED + 300 + 10 * k), _param(ph, pw, stride)
-        dout = random_array(_expected(x, pool_param).shape, SEED + 305 + 10 * k)
-        # Random inputs are nowhere near a tie, so the step h never changes a window's max.
+    for x_shape, ph, pw, stride in [((2, 2, 6, 6), 2, 2, 2), ((1, 3, 7, 5), 3, 3, 2)]:
+        x, pool_param = normal_array(hidden_rng, x_shape), _param(ph, pw, stride)
+        dout = normal_array(hidden_rng, _expected(x, pool_param).shape)
+        # normal_array's values are MIN_GAP apart, so the step h never changes a window's max;
+        # the error, round-off of sum(out * dout) over h, is measured against the largest
+        # gradient (scaled), as elementwise a near-0 one would fail some seeds.
         dx = numerical_gradient(lambda v: ref.max_pool_forward_fast(v, pool_param)[0], x, dout)
         cases.run(describe_pool(x_shape, pool_param), check_backward,
                   fast_layers.max_pool_forward_fast, fast_layers.max_pool_backward_fast,
-                  (x, pool_param), dout, {"dx": dx}, NUMERIC_TOL)
+                  (x, pool_param), dout, {"dx": dx}, NUMERIC_TOL, True)
 
 
 @pytest.mark.points(1)
 @pytest.mark.hint("float32 inputs must give float32 out and dx (the dtype of x)")
-def test_max_pool_fast_float32(fast_layers, cases):
+def test_max_pool_fast_float32(fast_layers, cases, hidden_rng):
     """max_pool_forward_fast and max_pool_backward_fast: float32 inputs give float32 results"""
-    for k, (x_shape, ph, pw, stride) in enumerate([SETTINGS[0], SETTINGS[1]]):
-        x, pool_param = random_array(x_shape, SEED + 400 + 10 * k, np.float32), _param(ph, pw, stride)
+    for x_shape, ph, pw, stride in [SETTINGS[0], SETTINGS[1]]:
+        x, pool_param = normal_array(hidden_rng, x_shape, np.float32), _param(ph, pw, stride)
         expected_out = _expected(x, pool_param)
-        dout = random_array(expected_out.shape, SEED + 405 + 10 * k, np.float32)
+        dout = normal_array(hidden_rng, expected_out.shape, np.float32)
         label = describe_pool(x_shape, pool_param, np.float32)
         cases.run(f"forward, {label}", check_forward, fast_layers.max_pool_forward_fast,
                   (x, pool_param), expected_out, FLOAT32_TOL, True, np.float32)
@@ -123,11 +125,11 @@ def test_max_pool_fast_float32(fast_layers, cases):
 
 @pytest.mark.points(0.5)
 @pytest.mark.hint("never write into x, dout or the cache; build new arrays for out and dx")
-def test_max_pool_fast_does_not_modify_inputs(fast_layers, cases):
+def test_max_pool_fast_does_not_modify_inputs(fast_layers, cases, hidden_rng):
     """max_pool_forward_fast and max_pool_backward_fast: inputs and cache not modified in place"""
-    for k, (x_shape, ph, pw, stride) in enumerate([SETTINGS[0], SETTINGS[1]]):
-        x, pool_param = random_array(x_shape, SEED + 500 + 10 * k), _param(ph, pw, stride)
-        dout = random_array(_expected(x, pool_param).shape, SEED + 505 + 10 * k)
+    for x_shape, ph, pw, stride in [SETTINGS[0], SETTINGS[1]]:
+        x, pool_param = normal_array(hidden_rng, x_shape), _param(ph, pw, stride)
+        dout = normal_array(hidden_rng, _expected(x, pool_param).shape)
         cases.run(describe_pool(x_shape, pool_param), check_no_mutation,
                   fast_layers.max_pool_forward_fast, fast_layers.max_pool_backward_fast,
                   (x, pool_param), ["x"], dout)
@@ -135,15 +137,15 @@ def test_max_pool_fast_does_not_modify_inputs(fast_layers, cases):
 
 @pytest.mark.points(0.5)
 @pytest.mark.hint("max_pool_forward_fast raises ValueError exactly where max_pool_forward_naive does")
-def test_max_pool_fast_invalid_inputs(fast_layers, cases):
+def test_max_pool_fast_invalid_inputs(fast_layers, cases, hidden_rng):
     """max_pool_forward_fast: ValueError for a window that does not fit and other bad inputs"""
     for label, x, pool_param in [
-        ("window does not fit: (9 - 2) / 2 is not an integer", random_array((2, 2, 9, 9), SEED + 600),
+        ("window does not fit: (9 - 2) / 2 is not an integer", normal_array(hidden_rng, (2, 2, 9, 9)),
          _param(2, 2, 2)),
-        ("window 5x5 larger than the 4x4 input", random_array((1, 1, 4, 4), SEED + 601), _param(5, 5, 1)),
-        ("stride 0", random_array((1, 1, 4, 4), SEED + 602), _param(2, 2, 0)),
-        ("pool height 0", random_array((1, 1, 4, 4), SEED + 603), _param(0, 2, 2)),
-        ("pool width 0", random_array((1, 1, 4, 4), SEED + 604), _param(2, 0, 2)),
+        ("window 5x5 larger than the 4x4 input", normal_array(hidden_rng, (1, 1, 4, 4)), _param(5, 5, 1)),
+        ("stride 0", normal_array(hidden_rng, (1, 1, 4, 4)), _param(2, 2, 0)),
+        ("pool height 0", normal_array(hidden_rng, (1, 1, 4, 4)), _param(0, 2, 2)),
+        ("pool width 0", normal_array(hidden_rng, (1, 1, 4, 4)), _param(2, 0, 2)),
         ("integer x", np.arange(32).reshape(2, 1, 4, 4), _param(2, 2, 2)),
     ]:
         cases.run(f"{label}: {describe_pool(x.shape, pool_param, x.dtype)}", expect_value_error,

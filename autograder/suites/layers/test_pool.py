@@ -4,8 +4,8 @@ import pytest
 
 from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, call_forward,
                                       check_max_pool_routing, check_no_mutation, describe_pool,
-                                      expect_value_error, linspace_array, numerical_gradient,
-                                      random_array)
+                                      expect_value_error, linspace_array, numerical_gradient)
+from autograder.suites.hidden_inputs import normal_array, tied_windows
 from autograder.suites.misconceptions import check_backward, check_forward, naming_backward
 from autograder.suites.shrink import shrinking  # noqa: F401 (autouse: smallest failing inputs)
 from reference import layers as ref
@@ -21,7 +21,6 @@ SETTINGS = [
     ((3, 2, 5, 7), 5, 7, 1),    # global pooling over the whole image
     ((2, 2, 7, 5), 3, 1, 2),    # non-square, overlapping along H only
 ]
-SEED = 1000
 POOLS = {
     "max": ("max_pool_forward_naive", "max_pool_backward_naive"),
     "avg": ("avg_pool_forward_naive", "avg_pool_backward_naive"),
@@ -42,27 +41,27 @@ def _student(layers, kind):
     return getattr(layers, forward), getattr(layers, backward)
 
 
-def _forward_cases(layers, cases, kind):
+def _forward_cases(layers, cases, kind, rng):
     ref_forward, _ = _reference(kind)
     student_forward, _ = _student(layers, kind)
     x = linspace_array((2, 3, 4, 4), -0.3, 0.4)  # CS231n's fixed input
     pool_param = _param(2, 2, 2)
     cases.run(describe_pool(x.shape, pool_param) + " (linspace input)", check_forward,
               student_forward, (x, pool_param), ref_forward(x, pool_param)[0])
-    for k, (x_shape, ph, pw, stride) in enumerate(SETTINGS[1:], start=1):
-        x, pool_param = random_array(x_shape, SEED + 10 * k), _param(ph, pw, stride)
+    for x_shape, ph, pw, stride in SETTINGS[1:]:
+        x, pool_param = normal_array(rng, x_shape), _param(ph, pw, stride)
         cases.run(describe_pool(x_shape, pool_param), check_forward, student_forward,
                   (x, pool_param), ref_forward(x, pool_param)[0])
 
 
-def _backward_cases(layers, cases, kind, settings=SETTINGS):
+def _backward_cases(layers, cases, kind, rng):
     ref_forward, ref_backward = _reference(kind)
     student_forward, student_backward = _student(layers, kind)
-    for k, (x_shape, ph, pw, stride) in enumerate(settings):
-        # Random normal inputs: no ties, so the maximum of every window is unique.
-        x, pool_param = random_array(x_shape, SEED + 100 + 10 * k), _param(ph, pw, stride)
+    for x_shape, ph, pw, stride in SETTINGS:
+        # normal_array has no ties: the maximum of every window is unique, whatever the seed.
+        x, pool_param = normal_array(rng, x_shape), _param(ph, pw, stride)
         out, cache = ref_forward(x, pool_param)
-        dout = random_array(out.shape, SEED + 105 + 10 * k)
+        dout = normal_array(rng, out.shape)
         cases.run(describe_pool(x_shape, pool_param), check_backward, student_forward,
                   student_backward, (x, pool_param), dout, {"dx": ref_backward(dout, cache)})
 
@@ -70,17 +69,17 @@ def _backward_cases(layers, cases, kind, settings=SETTINGS):
 @pytest.mark.points(2)
 @pytest.mark.hint("out[n, c, i, j] is the max of x[n, c, i*S:i*S+PH, j*S:j*S+PW]; "
                   "H' = 1 + (H - PH) / S, W' = 1 + (W - PW) / S")
-def test_max_pool_forward_values(layers, cases):
+def test_max_pool_forward_values(layers, cases, hidden_rng):
     """max_pool_forward_naive: output values on 8 window/stride settings"""
-    _forward_cases(layers, cases, "max")
+    _forward_cases(layers, cases, "max", hidden_rng)
 
 
 @pytest.mark.points(2.5)
 @pytest.mark.hint("each window's gradient goes to its maximal element; where windows overlap "
                   "(stride < window) an element receives the SUM of its windows' gradients (+=)")
-def test_max_pool_backward_values(layers, cases):
+def test_max_pool_backward_values(layers, cases, hidden_rng):
     """max_pool_backward_naive: dx on 8 window/stride settings, overlapping windows included"""
-    _backward_cases(layers, cases, "max")
+    _backward_cases(layers, cases, "max", hidden_rng)
 
 
 def _check_ties(student, x, pool_param, dout):
@@ -96,67 +95,68 @@ def _check_ties(student, x, pool_param, dout):
 @pytest.mark.hint("when several elements of a window tie for the maximum, send the whole "
                   "gradient to ONE of them (the first, as np.argmax picks): a mask "
                   "x == max marks every tied element")
-def test_max_pool_backward_ties(layers, cases):
+def test_max_pool_backward_ties(layers, cases, hidden_rng):
     """max_pool_backward_naive: windows with tied maxima pass their whole gradient to one maximum"""
-    rng = np.random.default_rng(SEED + 200)
-    for x, (ph, pw, stride) in [
-        (rng.integers(0, 3, (2, 3, 4, 4)).astype(np.float64), (2, 2, 2)),  # many ties
-        (rng.integers(0, 2, (2, 2, 6, 6)).astype(np.float64), (3, 3, 3)),
-        (np.ones((1, 2, 8, 8)), (2, 2, 3)),  # every element tied; some covered by no window
-        (rng.integers(-1, 1, (2, 1, 6, 5)).astype(np.float64), (3, 2, 3)),  # negative maxima
+    for x_shape, (ph, pw, stride), low, high in [
+        ((2, 3, 4, 4), (2, 2, 2), 0, 3),
+        ((2, 2, 6, 6), (3, 3, 3), 0, 2),
+        ((1, 2, 8, 8), (2, 2, 3), 1, 2),  # every element tied; some covered by no window
+        ((2, 1, 6, 5), (3, 2, 3), -1, 1),  # negative maxima
     ]:
         pool_param = _param(ph, pw, stride)
-        # Standard-normal dout has no zeros, so every window must visibly route its gradient.
-        dout = random_array(ref.max_pool_forward_naive(x, pool_param)[0].shape, SEED + 210 + x.size)
+        x = tied_windows(hidden_rng, x_shape, pool_param, low, high)  # every window tied
+        # normal_array has no zeros, so every window must visibly route its gradient.
+        dout = normal_array(hidden_rng, ref.max_pool_forward_naive(x, pool_param)[0].shape)
         cases.run(f"{describe_pool(x.shape, pool_param)}, integer-valued x", _check_ties,
                   layers, x, pool_param, dout)
 
 
 @pytest.mark.points(1.5)
 @pytest.mark.hint("out[n, c, i, j] is the mean of the window x[n, c, i*S:i*S+PH, j*S:j*S+PW]")
-def test_avg_pool_forward_values(layers, cases):
+def test_avg_pool_forward_values(layers, cases, hidden_rng):
     """avg_pool_forward_naive: output values on 8 window/stride settings"""
-    _forward_cases(layers, cases, "avg")
+    _forward_cases(layers, cases, "avg", hidden_rng)
 
 
 @pytest.mark.points(1.5)
 @pytest.mark.hint("every element of a window receives dout[n, c, i, j] / (PH * PW); overlapping "
                   "windows add up, and elements covered by no window get 0")
-def test_avg_pool_backward_values(layers, cases):
+def test_avg_pool_backward_values(layers, cases, hidden_rng):
     """avg_pool_backward_naive: dx on 8 window/stride settings, overlapping windows included"""
-    _backward_cases(layers, cases, "avg")
+    _backward_cases(layers, cases, "avg", hidden_rng)
 
 
 @pytest.mark.points(1.5)
 @pytest.mark.hint("compare your dx with central differences of sum(out * dout), as in the "
                   "notebook's gradient check")
-def test_pool_backward_numeric(layers, cases):
+def test_pool_backward_numeric(layers, cases, hidden_rng):
     """max_pool_backward_naive and avg_pool_backward_naive: dx against numerical gradients"""
     for kind in ("max", "avg"):
         ref_forward, _ = _reference(kind)
         student_forward, student_backward = _student(layers, kind)
-        for k, (x_shape, ph, pw, stride) in enumerate([((2, 2, 6, 6), 2, 2, 2),
-                                                       ((1, 2, 5, 7), 3, 3, 2)]):
-            x, pool_param = random_array(x_shape, SEED + 300 + 10 * k), _param(ph, pw, stride)
-            dout = random_array(ref_forward(x, pool_param)[0].shape, SEED + 305 + 10 * k)
-            # Random inputs are nowhere near a tie, so the step h never changes a window's max.
+        for x_shape, ph, pw, stride in [((2, 2, 6, 6), 2, 2, 2), ((1, 2, 5, 7), 3, 3, 2)]:
+            x, pool_param = normal_array(hidden_rng, x_shape), _param(ph, pw, stride)
+            dout = normal_array(hidden_rng, ref_forward(x, pool_param)[0].shape)
+            # normal_array's values are MIN_GAP apart, so the step h never changes a window's
+            # max; the error, round-off of sum(out * dout) over h, is measured against the
+            # largest gradient (scaled), as elementwise a near-0 one would fail some seeds.
             dx = numerical_gradient(lambda v: ref_forward(v, pool_param)[0], x, dout)
             cases.run(f"{kind} pool, {describe_pool(x_shape, pool_param)}", check_backward,
                       student_forward, student_backward, (x, pool_param), dout, {"dx": dx},
-                      NUMERIC_TOL)
+                      NUMERIC_TOL, True)
 
 
 @pytest.mark.points(1)
 @pytest.mark.hint("float32 inputs must work and give float32 out and dx (the dtype of x)")
-def test_pool_float32(layers, cases):
+def test_pool_float32(layers, cases, hidden_rng):
     """max and avg pooling, forward and backward: float32 inputs give float32 results of float32 accuracy"""
     for kind in ("max", "avg"):
         ref_forward, ref_backward = _reference(kind)
         student_forward, student_backward = _student(layers, kind)
-        for k, (x_shape, ph, pw, stride) in enumerate([SETTINGS[2], SETTINGS[3]]):
-            x, pool_param = random_array(x_shape, SEED + 400 + 10 * k, np.float32), _param(ph, pw, stride)
+        for x_shape, ph, pw, stride in [SETTINGS[2], SETTINGS[3]]:
+            x, pool_param = normal_array(hidden_rng, x_shape, np.float32), _param(ph, pw, stride)
             out, cache = ref_forward(x.astype(np.float64), pool_param)
-            dout = random_array(out.shape, SEED + 405 + 10 * k, np.float32)
+            dout = normal_array(hidden_rng, out.shape, np.float32)
             label = f"{kind} pool, {describe_pool(x_shape, pool_param, np.float32)}"
             cases.run(f"forward, {label}", check_forward, student_forward, (x, pool_param), out,
                       FLOAT32_TOL, True, np.float32)
@@ -167,13 +167,13 @@ def test_pool_float32(layers, cases):
 
 @pytest.mark.points(1)
 @pytest.mark.hint("never write into x, dout or the cache; build new arrays for out and dx")
-def test_pool_does_not_modify_inputs(layers, cases):
+def test_pool_does_not_modify_inputs(layers, cases, hidden_rng):
     """max and avg pooling, forward and backward: inputs and cache not modified in place"""
     for kind in ("max", "avg"):
         student_forward, student_backward = _student(layers, kind)
         x_shape, ph, pw, stride = SETTINGS[2]
-        x, pool_param = random_array(x_shape, SEED + 500), _param(ph, pw, stride)
-        dout = random_array(_reference(kind)[0](x, pool_param)[0].shape, SEED + 505)
+        x, pool_param = normal_array(hidden_rng, x_shape), _param(ph, pw, stride)
+        dout = normal_array(hidden_rng, _reference(kind)[0](x, pool_param)[0].shape)
         cases.run(f"{kind} pool, {describe_pool(x_shape, pool_param)}", check_no_mutation,
                   student_forward, student_backward, (x, pool_param), ["x"], dout)
 
@@ -181,17 +181,18 @@ def test_pool_does_not_modify_inputs(layers, cases):
 @pytest.mark.points(1)
 @pytest.mark.hint("raise ValueError when the window does not fit (PH > H, or H - PH not divisible "
                   "by S; the same for W), for a window size or stride below 1 and for a non-float x")
-def test_pool_invalid_inputs(layers, cases):
+def test_pool_invalid_inputs(layers, cases, hidden_rng):
     """max and avg pooling: ValueError for a window that does not fit and other bad inputs"""
     for kind in ("max", "avg"):
         student_forward, _ = _student(layers, kind)
         for label, x, pool_param in [
             ("window does not fit: (5 - 2) / 2 is not an integer",
-             random_array((1, 1, 5, 5), SEED + 600), _param(2, 2, 2)),
-            ("window 6x6 larger than the 5x5 input", random_array((1, 1, 5, 5), SEED + 601), _param(6, 6, 1)),
-            ("stride 0", random_array((1, 1, 4, 4), SEED + 602), _param(2, 2, 0)),
-            ("pool height 0", random_array((1, 1, 4, 4), SEED + 603), _param(0, 2, 2)),
-            ("pool width 0", random_array((1, 1, 4, 4), SEED + 604), _param(2, 0, 2)),
+             normal_array(hidden_rng, (1, 1, 5, 5)), _param(2, 2, 2)),
+            ("window 6x6 larger than the 5x5 input", normal_array(hidden_rng, (1, 1, 5, 5)),
+             _param(6, 6, 1)),
+            ("stride 0", normal_array(hidden_rng, (1, 1, 4, 4)), _param(2, 2, 0)),
+            ("pool height 0", normal_array(hidden_rng, (1, 1, 4, 4)), _param(0, 2, 2)),
+            ("pool width 0", normal_array(hidden_rng, (1, 1, 4, 4)), _param(2, 0, 2)),
             ("integer x", np.arange(16).reshape(1, 1, 4, 4), _param(2, 2, 2)),
         ]:
             cases.run(f"{kind} pool, {label}: {describe_pool(x.shape, pool_param, x.dtype)}",
