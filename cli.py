@@ -70,6 +70,7 @@ class ExistingPath(click.ParamType):
 
 EXISTING_FILE = ExistingPath("file")
 EXISTING_FOLDER = ExistingPath("folder")
+SEED = click.IntRange(0, 2**64 - 1)  # engine.seeds draws 64-bit seeds
 
 
 @click.group(cls=GradeCommands, context_settings={"help_option_names": ["-h", "--help"]})
@@ -96,20 +97,27 @@ def main() -> None:
               help="A calibrated thresholds file for the timed tests (see `grade calibrate`).")
 @click.option("--no-namespaces", is_flag=True,
               help="Do not use Linux namespaces even where allowed (to see the fallback's report).")
+@click.option("--seed", type=SEED,
+              help="The hidden inputs' seed of a grade to reproduce (printed under its report, never "
+                   "in results.json); default: a new secret one.")
+@click.option("--test", "tests", multiple=True, metavar="NODE",
+              help="Grade only this test (repeatable), named under autograder/suites: "
+                   "layers/test_conv.py or layers/test_conv.py::test_conv_float32.")
 def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: str,
         data_dir: Path | None, timeout: float | None, config_path: Path | None,
-        thresholds: Path | None = None, no_namespaces: bool = False, budget: float | None = None) -> None:
+        thresholds: Path | None = None, no_namespaces: bool = False, budget: float | None = None,
+        seed: int | None = None, tests: tuple = ()) -> None:
     """Grade one SUBMISSION (a folder, a .zip, or a notebook: its functions, never run)."""
     from autograder.config import load_config
     from autograder.engine.results import write_json_atomically
-    from autograder.report import print_report
+    from autograder.report import print_report, seed_line
     from autograder.run import RunOptions, grade_submission, resolve_device
 
     hide = (str(output.resolve().parent),) if output else ()
     options = RunOptions(device=resolve_device(device), data_dir=str(data_dir) if data_dir else None,
                          call_timeout=timeout, hide=hide,
                          thresholds=str(thresholds) if thresholds else None,
-                         allow_namespaces=not no_namespaces, budget=budget)
+                         allow_namespaces=not no_namespaces, budget=budget, seed=seed, tests=tests)
 
     def keep_current(partial) -> None:  # a grader stopped mid-way still leaves the parts done
         write_json_atomically(partial.to_gradescope(), output)
@@ -123,6 +131,7 @@ def run(submission: Path, parts: tuple, fmt: str, output: Path | None, device: s
         print_report(result)
     else:
         click.echo(json.dumps(data, indent=2))
+        click.echo(seed_line(result.seed), err=True)
     if result.grader_errors:  # results were written: the exit status stays 0 (see README)
         click.echo("the grader hit errors of its own (see above); scores may be wrong", err=True)
 
@@ -314,10 +323,14 @@ def student(output: Path) -> None:
               help="A TOML file laid over autograder/grading.toml.")
 @click.option("--thresholds", type=EXISTING_FILE,
               help="A calibrated thresholds file for the timed tests.")
+@click.option("--seed", type=SEED,
+              help="The hidden inputs' seed for every submission (default: the one the cache folder "
+                   "keeps, drawn in secret by its first batch; summary.md names it).")
 def batch(submissions_dir: Path, jobs: int | None, scheduler: str | None, output: Path,
           feedback_dir: Path | None, parts: tuple,
           timeout: float | None, submission_timeout: float | None, cache_dir: Path | None, device: str,
-          data_dir: Path | None, config_path: Path | None, thresholds: Path | None) -> None:
+          data_dir: Path | None, config_path: Path | None, thresholds: Path | None,
+          seed: int | None = None) -> None:
     """Grade a class: SUBMISSIONS_DIR holds one folder or .zip per student, or is an unzipped
     Gradescope export. Unchanged submissions graded before are not graded again."""
     from rich.console import Console
@@ -330,7 +343,7 @@ def batch(submissions_dir: Path, jobs: int | None, scheduler: str | None, output
     settings = BatchSettings(parts=parts, config_path=config_path, thresholds=thresholds,
                              call_timeout=timeout, submission_timeout=submission_timeout,
                              device=resolve_device(device), data_dir=data_dir, jobs=jobs,
-                             scheduler=scheduler)
+                             scheduler=scheduler, seed=seed)
     outputs = BatchOutputs(gradebook=output, feedback_dir=feedback_dir, cache_dir=cache_dir)
     report = run_batch(submissions_dir, settings, outputs)
     for warning in report.warnings:

@@ -133,7 +133,15 @@ def _footer(result: GradeResult, width: int) -> list:
                            f"{result.isolation}", "dim"))
     errors = _capped([Text.assemble(("grader error (instructor only): ", "red"), _cut(error, width))
                       for error in result.grader_errors], "grader errors")
-    return parts + notes + [total] + errors
+    seed = [Text(seed_line(result.seed), style="dim")] if result.seed is not None else []
+    return parts + notes + [total] + errors + seed
+
+
+def seed_line(seed: int) -> str:
+    """The seed of a grade's hidden inputs, told in the terminal report only: on Gradescope that
+    is the autograder's output, which students never see (results.json says
+    ``stdout_visibility: hidden``), while results.json is theirs to read."""
+    return f"hidden inputs: seed {seed} (instructor only; `grade run --seed {seed}` reproduces this grade)"
 
 
 def _cut(text: str, width: int) -> str:

@@ -47,6 +47,9 @@ class RunOptions:
     budget: float | None = None  # overrides limits.grade_budget_seconds
     suite_plugins: tuple = ()  # more pytest plugins for every part's suite (grade audit's test selection)
     seed: int | None = None  # the hidden inputs' seed (grade run --seed); None: a new secret one
+    # Only these tests (grade run --test): node ids under autograder/suites, "layers/test_conv.py"
+    # or "layers/test_conv.py::test_conv_float32"; a part that none of them names runs in full.
+    tests: tuple = ()
 
 
 def resolve_device(device: str) -> str:
@@ -204,7 +207,8 @@ def _grade_part(index: int, part: PartConfig, root: Path | None, unreadable: str
     plugin = GradingPlugin(session, options, part.forbid_imports, reason, config=config,
                            reference=reference, timing_policy=thresholds.policy, seed=seed)
     try:
-        _run_pytest(SUITES_DIR / part.name, plugin, extra=options.suite_plugins)
+        _run_pytest(SUITES_DIR / part.name, plugin, extra=options.suite_plugins,
+                    select=tuple(t.split("/", 1)[1] for t in options.tests if t.startswith(f"{part.name}/")))
     finally:
         student_output = sandbox.output() if sandbox else ""
         if sandbox:
@@ -250,9 +254,9 @@ def collect_suite(part_name: str) -> list:
 
 
 def _run_pytest(suite_dir: Path, plugin: GradingPlugin, collect_only: bool = False,
-                extra: tuple = ()) -> None:
+                extra: tuple = (), select: tuple = ()) -> None:
     try:
-        run_suite(suite_dir, SUITES_DIR / "pytest.ini", plugin, collect_only, extra)
+        run_suite(suite_dir, SUITES_DIR / "pytest.ini", plugin, collect_only, extra, select)
     except SuiteError as exc:
         raise GraderError(f"the suite {suite_dir.name}: {exc}") from None
 

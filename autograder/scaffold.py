@@ -121,16 +121,17 @@ HIDDEN = '''\
 """Hidden {name} tests; expected values from reference/."""
 import pytest
 
-from autograder.suites.checks import assert_close, random_array
+from autograder.suites.checks import assert_close
+from autograder.suites.hidden_inputs import normal_array
 from reference import {name} as ref
 
 
 @pytest.mark.points(6)
 @pytest.mark.hint("return 2 * x, as a new array of x's shape, for any shape")
-def test_double_values(cases, {name}):
-    """double: values on 1-D to 4-D inputs"""
-    for k, shape in enumerate([(5,), (3, 4), (2, 3, 4), (2, 1, 3, 3)]):
-        x = random_array(shape, 100 + k)
+def test_double_values(cases, {name}, hidden_rng):
+    """double: values on 1-D to 4-D inputs (drawn from the grade's secret seed)"""
+    for shape in [(5,), (3, 4), (2, 3, 4), (2, 1, 3, 3)]:
+        x = normal_array(hidden_rng, shape)
         cases.run(f"x of shape {{shape}}", _check_double, {name}.double, x, ref.double(x))
 
 

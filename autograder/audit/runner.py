@@ -25,6 +25,9 @@ from autograder.config import GradingConfig, load_config
 from autograder.examples import REFERENCE_DIR
 
 TRIAGE_FILE = Path(__file__).with_name("triage.toml")
+# The hidden inputs' seed of every audit grade: the reference's coverage and every mutant's
+# verdict on the same inputs, the same in every audit, so that a verdict and the triage reproduce.
+INPUTS_SEED = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,7 +170,8 @@ def _grade_reference_with(part: str, tests: tuple | None, change: Callable[[Path
         for file in _config().parts[part].files:  # the part's files only (not cifar10.pt's 8 MB)
             shutil.copyfile(REFERENCE_DIR / file, folder / file)
         change(folder)
-        result = grade_submission(folder, [part], _config(), RunOptions(suite_plugins=(picker,)))
+        result = grade_submission(folder, [part], _config(),
+                                  RunOptions(suite_plugins=(picker,), seed=INPUTS_SEED))
     return picker, result
 
 

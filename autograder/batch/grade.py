@@ -23,12 +23,15 @@ from autograder.batch.task import grade_on_worker
 from autograder.config import GradingConfig, load_config
 from autograder.engine.results import GradeResult
 from autograder.data import find_data
+from autograder.engine.seeds import new_grade_seed
 
 # Worker start-up, loading the submission and the grader's own work between student calls:
 # added to the parts' time budgets (which bound the student's calls) for the default limit.
 STARTUP_ALLOWANCE = 120.0
 # A task whose own code raised (not the grader: the task around it) is tried once more.
 TASK_RETRIES = 1
+# In the cache folder: the seed of the hidden inputs that a batch without --seed grades with.
+SEED_FILE = "seed"
 
 
 class BatchError(Exception):
@@ -47,12 +50,14 @@ class BatchSettings:
     jobs: int | None = None  # workers of the LocalCluster; None: sized to this machine
     scheduler: str | None = None  # an existing Dask cluster's scheduler address, instead
     allowed_failures: int = 2  # workers that may die grading one submission before it is given up
+    seed: int | None = None  # the hidden inputs' seed for every submission (see batch_seed)
 
     def score_inputs(self) -> dict:
         """The settings a score depends on (part of the cache key); jobs and limits are not."""
         thresholds = Path(self.thresholds).read_text() if self.thresholds else None
         return {"parts": sorted(self.parts), "call_timeout": self.call_timeout, "device": self.device,
-                "data_dir": str(self.data_dir) if self.data_dir else None, "thresholds": thresholds}
+                "data_dir": str(self.data_dir) if self.data_dir else None, "thresholds": thresholds,
+                "seed": self.seed}
 
 
 @dataclasses.dataclass
@@ -83,6 +88,7 @@ def grade_class(submissions: list, settings: BatchSettings, cache_dir: Path, hid
                 on_done: Callable[[Outcome], None] = lambda outcome: None) -> list:
     """Grade every submission; return one Outcome per submission, in the order given."""
     config = check_settings(settings)
+    settings = dataclasses.replace(settings, seed=batch_seed(settings.seed, cache_dir))
     parts = list(settings.parts) or list(config.parts)
     budget = min(config.limits.grade_budget_seconds, sum(config.parts[p].timeout for p in parts))
     limit = settings.submission_timeout or budget + STARTUP_ALLOWANCE
@@ -120,6 +126,20 @@ def grade_class(submissions: list, settings: BatchSettings, cache_dir: Path, hid
     return [outcomes[s.label] for s in submissions]
 
 
+def batch_seed(seed: int | None, cache_dir: Path) -> int:
+    """The one seed of a batch's hidden inputs: ``seed`` (--seed), else the seed that the first
+    batch into ``cache_dir`` drew and kept there, so that a resumed batch grades the rest with the
+    seed of its cached results. Every student gets the same inputs (the reference's outputs can
+    be computed once per batch), and the cache folder, like the results, is the instructor's."""
+    if seed is not None:
+        return seed
+    path = Path(cache_dir) / SEED_FILE
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f"{new_grade_seed()}\n")
+    return int(path.read_text())
+
+
 def task_key(label: str, key: str) -> str:
     """The Dask task's name: the submission's label (as the dashboard shows it) and its cache key."""
     return f"grade-{re.sub(r'[^A-Za-z0-9_.-]', '_', label)[:60]}-{key}"
@@ -131,7 +151,8 @@ def _request(submission: Submission, settings: BatchSettings, limit: float, hide
             "score_inputs": settings.score_inputs(),
             "thresholds": str(settings.thresholds) if settings.thresholds else None,
             "device": settings.device, "data_dir": str(settings.data_dir) if settings.data_dir else None,
-            "call_timeout": settings.call_timeout, "hide": list(hide), "limit": limit, "cpus": cpus}
+            "call_timeout": settings.call_timeout, "hide": list(hide), "limit": limit, "cpus": cpus,
+            "seed": settings.seed}
 
 
 def _run(client, requests: dict, allowed_failures: int, fingerprint: str):

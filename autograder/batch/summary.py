@@ -24,6 +24,7 @@ def summary_markdown(outcomes: list, max_points: dict, histogram: str | None) ->
              f"({sum(o.cached for o in graded)} from the cache); not graded: {len(outcomes) - len(graded)}"]
     if graded:
         totals = [o.result.score for o in graded]
+        lines.append(f"- hidden inputs: seed {graded[0].result.seed} (`grade run --seed` reproduces a grade)")
         lines.append(f"- total: mean {statistics.mean(totals):.2f}, median {statistics.median(totals):.2f}, "
                      f"min {min(totals):.2f}, max {max(totals):.2f} (out of {sum(max_points.values()):g})")
         lines += ["", "| part | mean | out of | full marks |", "|---|---|---|---|"]

@@ -41,7 +41,8 @@ def grade_on_worker(request: dict) -> dict:
             cpu_group(request["cpus"]) as (cpus, locks):
         output, log = Path(scratch) / "result.json", Path(scratch) / "worker.log"
         worker_request = {key: request[key] for key in ("submission", "parts", "config", "thresholds",
-                                                        "device", "data_dir", "call_timeout")}
+                                                        "device", "data_dir", "call_timeout",
+                                                        "seed")}
         worker_request.update(output=str(output), parent_pid=os.getpid(),
                               hide=[*request["hide"], scratch])
         limit = request["limit"]

@@ -3,8 +3,8 @@
 The batch starts one worker per submission, so that whatever happens while grading one (a crash
 of the grader, a leak, a hang past every limit) ends with that process. REQUEST is a JSON object:
 ``submission``, ``output`` (where the result goes), ``parts``, ``config``, ``thresholds``,
-``device``, ``data_dir``, ``call_timeout``, ``hide`` and ``parent_pid`` (the Dask worker that
-started it). Exit status 0: the result was written.
+``device``, ``data_dir``, ``call_timeout``, ``seed``, ``hide`` and ``parent_pid`` (the Dask
+worker that started it). Exit status 0: the result was written.
 
 SIGTERM is the batch's wall-clock limit running out: it is turned into a KeyboardInterrupt, which
 pytest answers by ending the session, so that the engine's clean-up runs (it closes the sandbox
@@ -54,7 +54,7 @@ def main(argv: list) -> int:
     _stop_when_orphaned(request["parent_pid"])
     options = RunOptions(device=request["device"], data_dir=request["data_dir"],
                          call_timeout=request["call_timeout"], hide=tuple(request["hide"]),
-                         thresholds=request["thresholds"])
+                         thresholds=request["thresholds"], seed=request["seed"])
     config = load_config(Path(request["config"]) if request["config"] else None)
     try:
         result = grade_submission(Path(request["submission"]), request["parts"] or None, config, options)

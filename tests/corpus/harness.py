@@ -122,7 +122,8 @@ def _grade(case: Case, ctx: Context) -> Outcome:
         else:
             result = grade_submission(source, list(case.parts), config,
                                       RunOptions(call_timeout=case.call_timeout, data_dir=data_dir,
-                                                 allow_namespaces=case.namespaces, budget=case.budget))
+                                                 allow_namespaces=case.namespaces, budget=case.budget,
+                                                 seed=case.seed, tests=case.tests))
             seconds = time.monotonic() - started
             rows = [Row(t.part, t.name, t.score, t.max_score, t.output) for t in result.tests]
             assert result.grader_errors == [], f"{case.name}: grader errors {result.grader_errors}"
@@ -175,6 +176,10 @@ def _grade_via_cli(case: Case, ctx: Context, source: Path, started: float) -> Ou
         args += ["--timeout", str(case.call_timeout)]
     if case.budget:
         args += ["--budget", str(case.budget)]
+    if case.seed is not None:
+        args += ["--seed", str(case.seed)]
+    for test in case.tests:
+        args += ["--test", test]
     outcome = CliRunner().invoke(cli.main, args, catch_exceptions=False)
     seconds = time.monotonic() - started
     assert outcome.exit_code == 0, f"grade run exited with {outcome.exit_code}: {outcome.output[-2000:]}"
@@ -188,7 +193,8 @@ def scores(outcome: Outcome) -> dict:
     """``"part::test_function"`` -> (fraction kept, output); parametrized items are merged."""
     merged: dict = {}
     for part in outcome.case.parts:
-        ids = test_ids(part)
+        ids = test_ids(part, tuple(t.split("/", 1)[1] for t in outcome.case.tests
+                                   if t.startswith(f"{part}/")))
         rows = [r for r in outcome.rows if r.part == part]
         assert len(rows) == len(ids), f"{part}: {len(rows)} tests graded, the suite has {len(ids)}"
         for (test_id, name), row in zip(ids, rows):
@@ -233,7 +239,8 @@ def check_credit(outcome: Outcome) -> None:
                     problems.append(f"{test_id}: no failing case mentions {text!r}:\n{_indent(output)}")
         elif abs(fraction - want) > 1e-6:
             problems.append(f"{test_id} should keep {want}, kept {fraction:.3f}:\n{_indent(output)}")
-    assert not problems, f"{outcome.case.name}: " + "\n".join(problems)
+    seed = f" (hidden inputs' seed {outcome.result.seed})" if outcome.result else ""
+    assert not problems, f"{outcome.case.name}{seed}: " + "\n".join(problems)
 
 
 def check_valid_result(outcome: Outcome, validator) -> None:

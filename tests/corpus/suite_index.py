@@ -14,9 +14,11 @@ from autograder.run import SUITES_DIR, collect_suite
 
 
 @functools.lru_cache(maxsize=None)
-def test_ids(part: str) -> tuple:
-    """The ids of the part's tests, in the order ``grade run`` reports them."""
-    return tuple((f"{part}::{_function(r.nodeid)}", r.name) for r in collect_suite(part))
+def test_ids(part: str, select: tuple = ()) -> tuple:
+    """The ids and names of the part's tests, in the order ``grade run`` reports them; only
+    those of the node ids ``select`` (``test_conv.py``), if any, as ``RunOptions.tests`` runs."""
+    return tuple((f"{part}::{_function(r.nodeid)}", r.name) for r in collect_suite(part)
+                 if not select or any(r.nodeid == s or r.nodeid.startswith(f"{s}::") for s in select))
 
 
 def _function(nodeid: str) -> str:
