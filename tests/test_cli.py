@@ -32,7 +32,7 @@ def test_run_json_on_reference_is_full_marks_and_valid(reference, tmp_path):
     out = tmp_path / "results" / "results.json"
     result = invoke("run", reference, *NUMPY_PARTS, "--format", "json", "--output", out)
     assert result.exit_code == 0, result.output
-    printed = json.loads(result.output)
+    printed = json.loads(result.stdout)
     assert printed == json.loads(out.read_text())
     jsonschema.validate(printed, SCHEMA)
     assert printed["score"] == pytest.approx(50.0)
@@ -53,7 +53,7 @@ def test_buggy_submission_validates_and_scores_in_between(reference, tmp_path):
     layers = buggy / "layers.py"
     layers.write_text(layers.read_text() + "\n\ndef relu_backward(dout, cache):\n    return dout.copy()\n")
     result = invoke("run", buggy, *NUMPY_PARTS, "--format", "gradescope")
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     jsonschema.validate(data, SCHEMA)
     assert 0 < data["score"] < 50
     failed = [t["name"] for t in data["tests"] if t["status"] == "failed"]
@@ -64,7 +64,7 @@ def test_missing_file_fails_only_its_part(reference, tmp_path):
     partial = tmp_path / "partial"
     shutil.copytree(reference, partial)
     (partial / "layers.py").unlink()
-    data = json.loads(invoke("run", partial, *NUMPY_PARTS, "--format", "json").output)
+    data = json.loads(invoke("run", partial, *NUMPY_PARTS, "--format", "json").stdout)
     by_part = {}
     for test in data["tests"]:
         by_part.setdefault(test["tags"][0], []).append(test)
