@@ -192,7 +192,8 @@ def linspace_array(shape: tuple, low: float, high: float, dtype=np.float64) -> n
 
 
 def random_array(shape: tuple, seed: int, dtype=np.float64) -> np.ndarray:
-    """Seeded standard-normal values: the same for every submission, every run."""
+    """Seeded standard-normal values, the same in every run: the visible tests' published
+    inputs. Hidden tests draw theirs from the grade's secret seed (``hidden_inputs``)."""
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
