@@ -131,7 +131,7 @@ def reference_coverage(part: str) -> dict:
     """node id -> ``TestRun`` of each untimed test of ``part`` graded on the reference (in a
     worker process). Raises ``AuditError`` if the reference loses points: no mutant's verdict
     would then mean anything."""
-    picker, result = _grade_reference_with(part, None, lambda folder: None)
+    picker = _grade_reference_with(part, None, lambda folder: None)
     lost = [run.name for run in picker.runs.values() if run.lost_points]
     if lost or not picker.runs:
         raise AuditError(f"the reference loses points in {part}: {lost or 'no test ran'}; "
@@ -144,8 +144,8 @@ def grade_mutant(mutant: Mutant, tests: tuple | None = None) -> Verdict:
     (node ids; None: every untimed test), in a worker process."""
     started = time.monotonic()
     try:
-        picker, _ = _grade_reference_with(mutant.part, tests,
-                                          lambda folder: (folder / mutant.file).write_text(mutant.source))
+        picker = _grade_reference_with(mutant.part, tests,
+                                       lambda folder: (folder / mutant.file).write_text(mutant.source))
     except Exception as exc:  # one broken grade must not lose the whole audit's work
         return Verdict(mutant, (), (), time.monotonic() - started, error=f"{type(exc).__name__}: {exc}")
     runs = picker.runs.values()
@@ -157,10 +157,11 @@ class AuditError(Exception):
     """The audit cannot give meaningful verdicts (the reference itself fails its suite)."""
 
 
-def _grade_reference_with(part: str, tests: tuple | None, change: Callable[[Path], None]) -> tuple:
+def _grade_reference_with(part: str, tests: tuple | None, change: Callable[[Path], None]) -> TestPicker:
     """Grade the reference's files, changed by ``change(folder)``, on ``part`` with a
-    ``TestPicker`` running ``tests``; returns the picker and the grade. Workers read the shipped
-    configuration themselves (a course's part settings are rebuilt from their declaration)."""
+    ``TestPicker`` running ``tests``; returns the picker, which holds what each test did.
+    Workers read the shipped configuration themselves (a course's part settings are rebuilt
+    from their declaration)."""
     from autograder.run import RunOptions, grade_submission  # the worker's own import, after spawn
 
     picker = TestPicker(tests)
@@ -170,9 +171,9 @@ def _grade_reference_with(part: str, tests: tuple | None, change: Callable[[Path
         for file in _config().parts[part].files:  # the part's files only (not cifar10.pt's 8 MB)
             shutil.copyfile(REFERENCE_DIR / file, folder / file)
         change(folder)
-        result = grade_submission(folder, [part], _config(),
-                                  RunOptions(suite_plugins=(picker,), seed=INPUTS_SEED))
-    return picker, result
+        grade_submission(folder, [part], _config(),
+                         RunOptions(suite_plugins=(picker,), seed=INPUTS_SEED))
+    return picker
 
 
 @functools.cache

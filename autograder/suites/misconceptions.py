@@ -27,8 +27,9 @@ MATCH_TOL = 1e-4
 
 def check_forward(student_fn, args: tuple, expected: np.ndarray, tol: float = checks.TOL,
                   scaled: bool = False, dtype=None) -> None:
-    """``checks.check_forward``, naming the misconception a wrong ``out`` matches."""
-    recorder = _Recorder(student_fn)
+    """``checks.check_forward``, naming the misconception a wrong ``out`` matches and showing
+    the smallest failing input."""
+    recorder = shrink.Recorder(student_fn)
     check = functools.partial(checks.check_forward, tol=tol, scaled=scaled, dtype=dtype)
     with shrink.forward_failure(student_fn, args, check), _naming(lambda: misconception_of(
             lambda module: (getattr(module, student_fn.name)(*_copies(args))[0],),
@@ -38,8 +39,9 @@ def check_forward(student_fn, args: tuple, expected: np.ndarray, tol: float = ch
 
 def check_backward(student_forward, student_backward, args: tuple, dout: np.ndarray,
                    expected: dict, tol: float = checks.TOL, scaled: bool = False, dtype=None) -> None:
-    """``checks.check_backward``, naming the misconception wrong gradients match."""
-    recorder = _Recorder(student_backward)
+    """``checks.check_backward``, naming the misconception wrong gradients match and showing
+    the smallest failing input."""
+    recorder = shrink.Recorder(student_backward)
 
     def student_grads() -> tuple:
         value = recorder.value
@@ -92,18 +94,6 @@ def _naming(find: Callable[[], Misconception | None]):
             raise
         raise AssertionError(f"{error}; your output matches {misconception.matches}: "
                              f"{misconception.hint}") from None
-
-
-class _Recorder:
-    """A student function that keeps the last value it returned (as the grader decoded it)."""
-
-    def __init__(self, student_fn) -> None:
-        self.student_fn, self.name, self.value = student_fn, student_fn.name, None
-
-    def call(self, args: tuple, **options):
-        result = self.student_fn.call(args, **options)
-        self.value = result.value
-        return result
 
 
 @functools.cache

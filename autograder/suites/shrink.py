@@ -179,7 +179,7 @@ def _show(value) -> str:
     return describe_value(value)  # what the student's code returned, never its contents
 
 
-class _Recorder:
+class Recorder:
     """A student function that keeps what it returned last (as the grader decoded it)."""
 
     def __init__(self, student_fn) -> None:
@@ -223,7 +223,7 @@ def backward_failure(student_forward, student_backward, args: tuple, names: tupl
 
 def forward_attempt(student_forward, check: Callable[[object, tuple, np.ndarray], None]) -> Attempt:
     """The attempt that checks ``student_forward`` on new arguments against the reference."""
-    recorder, reference = _Recorder(student_forward), _reference(student_forward.name)
+    recorder, reference = Recorder(student_forward), _reference(student_forward.name)
 
     def attempt(new_args: tuple) -> tuple:
         expected = reference(*_float64(new_args))[0]
@@ -237,7 +237,7 @@ def backward_attempt(student_forward, student_backward, names: tuple,
                      check: Callable[[object, object, tuple, np.ndarray, dict], None]) -> Attempt:
     """The attempt that checks ``student_backward`` (on the cache of ``student_forward``) on
     new arguments and a new dout against the reference."""
-    recorder = _Recorder(student_backward)
+    recorder = Recorder(student_backward)
     forward, backward = _reference(student_forward.name), _reference(student_backward.name)
 
     def attempt(new_args: tuple) -> tuple:
