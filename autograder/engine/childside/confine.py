@@ -22,6 +22,7 @@ import errno
 import os
 import platform
 import struct
+import sys
 
 # Landlock (include/uapi/linux/landlock.h); its syscalls share one number on every architecture.
 SYS_CREATE_RULESET, SYS_ADD_RULE, SYS_RESTRICT_SELF = 444, 445, 446
@@ -45,6 +46,7 @@ SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO = 0x7FFF0000, 0x00050000
 BPF_LD_W_ABS, BPF_JEQ_K, BPF_JGE_K, BPF_RET_K = 0x20, 0x15, 0x35, 0x06
 X32_SYSCALL_BIT = 0x40000000
 # (audit arch, {shmget, semget, msgget, mq_open}) per machine
+LINUX = sys.platform.startswith("linux")
 IPC_SYSCALLS = {"x86_64": (0xC000003E, (29, 64, 68, 240)),
                 "aarch64": (0xC00000B7, (194, 190, 186, 180))}
 
@@ -57,13 +59,15 @@ def _libc() -> ctypes.CDLL:
 
 def landlock_abi() -> int:
     """The Landlock ABI version this kernel offers (0: none, or disabled)."""
+    if not LINUX:  # the syscall numbers below mean something else elsewhere (macOS)
+        return 0
     version = _libc().syscall(SYS_CREATE_RULESET, None, ctypes.c_size_t(0),
                               ctypes.c_uint32(CREATE_RULESET_VERSION))
     return max(version, 0)
 
 
 def seccomp_supported() -> bool:
-    return platform.machine() in IPC_SYSCALLS
+    return LINUX and platform.machine() in IPC_SYSCALLS
 
 
 def restrict_files(read_only: list, read_write: list, devices: list) -> int:
