@@ -148,8 +148,31 @@ def detect_isolation(allow_namespaces: bool = True) -> Isolation:
             if ok:
                 return Isolation(mode, switch_user=(mode == "namespaces+user"), cgroups=with_cgroups)
     # Without mount namespaces the child can only switch user if it can still read Python.
+    landlock, seccomp = _confinement_usable()
     return Isolation("process", switch_user=root and python_readable_by_others(), cgroups=with_cgroups,
-                     landlock=confine.landlock_abi(), seccomp=confine.seccomp_supported())
+                     landlock=landlock, seccomp=seccomp)
+
+
+def _confinement_usable() -> tuple:
+    """(Landlock ABI, seccomp filter) a process here can really confine itself with, tried in
+    a forked process: a container may refuse what the kernel offers, and a child that cannot
+    confine itself dies before student code runs, failing every test."""
+    abi, seccomp = confine.landlock_abi(), confine.seccomp_supported()
+    if not (abi or seccomp):
+        return 0, False
+    pid = os.fork()
+    if pid == 0:
+        failed = 0
+        for bit, attempt in ((1, lambda: abi and confine.restrict_files([], [], [])),
+                             (2, lambda: seccomp and confine.refuse_ipc())):
+            try:
+                attempt()
+            except OSError:
+                failed |= bit
+        os._exit(failed)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    failed = 3 if code < 0 else code  # killed by a signal: neither can be trusted
+    return (0 if failed & 1 else abi), (seccomp and not failed & 2)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from autograder.engine.childside import confine
-from autograder.engine.sandbox import Isolation
+from autograder.engine.sandbox import Isolation, _confinement_usable
 
 CHILDSIDE = Path(confine.__file__).parent
 
@@ -75,3 +75,18 @@ def test_the_report_names_what_the_process_isolation_lacks():
     confined = Isolation("process", switch_user=False, landlock=6, seccomp=True).describe()
     assert "Landlock domain (ABI 6)" in confined
     assert "network refusal" not in confined and "IPC refusal" not in confined
+
+
+@needs_confinement
+def test_what_a_process_cannot_apply_is_not_promised(monkeypatch):
+    """A container may refuse what the kernel offers: the child would die before student code
+    runs, so the grader tries each in a forked process first."""
+    assert _confinement_usable() == (confine.landlock_abi(), True)
+
+    def refused(*args):
+        raise PermissionError(1, "refused by the container")
+
+    monkeypatch.setattr(confine, "restrict_files", refused)
+    assert _confinement_usable() == (0, True)
+    monkeypatch.setattr(confine, "refuse_ipc", refused)
+    assert _confinement_usable() == (0, False)
