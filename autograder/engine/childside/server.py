@@ -222,7 +222,10 @@ def _confine(config: dict) -> None:
     """Without namespaces: reach only what a namespaced child would see (its own /proc entry
     for /proc), and make no IPC object, as the grader detected the kernel allows."""
     if config["confine"]["landlock"]:
-        confine.restrict_files(config["expose_ro"] + [f"/proc/{os.getpid()}"],
+        # (an NVIDIA driver also reads its /proc entries, which a namespaced child's /proc has;
+        # untested here: no GPU)
+        gpu = ["/proc/driver/nvidia"] if any(d.startswith("/dev/nvidia") for d in config["devices"]) else []
+        confine.restrict_files(config["expose_ro"] + [f"/proc/{os.getpid()}"] + gpu,
                                config["expose_rw"] + [config["workdir"]], config["devices"])
     if config["confine"]["seccomp"]:
         confine.refuse_ipc()
