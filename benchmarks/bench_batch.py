@@ -5,11 +5,14 @@ reached through the scheduler's address.
     python -m benchmarks.bench_batch [--students 200] [--part shapes ...]
 
 Prints submissions per minute and the peak resident memory of the batch process (the grader
-side: Dask client, cache, gradebook) for each. Every run starts with an empty cache.
+side: Dask client, cache, gradebook) for each, and the submissions whose scores differ from the
+serial run's (timed tests included: each submission is graded on CPUs of its own). Every run
+starts with an empty cache.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import resource
 import subprocess
@@ -28,6 +31,12 @@ def _timed(class_dir: Path, out: Path, settings: BatchSettings) -> float:
     start = time.perf_counter()
     run_batch(class_dir, settings, BatchOutputs(gradebook=out / "gradebook.csv"))
     return time.perf_counter() - start
+
+
+def _scores(out: Path) -> dict:
+    """student -> the gradebook row without its notes (which name each run's own paths)."""
+    with open(out / "gradebook.csv", newline="") as f:
+        return {row["student"]: {k: v for k, v in row.items() if k != "notes"} for row in csv.DictReader(f)}
 
 
 def _separate_cluster(folder: Path, workers: int) -> tuple:
@@ -71,10 +80,15 @@ def main() -> None:
             for proc in reversed(procs):
                 proc.terminate()
                 proc.wait()
+        outs = [tmp / "out0", tmp / "out1", tmp / "out-remote"]
+        serial = _scores(outs[0])
+        differ = {name: sorted(s for s, row in _scores(out).items() if row != serial.get(s))
+                  for name, out in zip(times, outs)}
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{args.students} submissions, parts {', '.join(parts)}; batch process peak RSS {peak_mib:.0f} MiB")
     for name, seconds in times.items():
-        print(f"{name:38s} {seconds:7.1f} s  {60 * args.students / seconds:6.1f} submissions/min")
+        print(f"{name:38s} {seconds:7.1f} s  {60 * args.students / seconds:6.1f} submissions/min  "
+              + (f"scores differ from serial: {', '.join(differ[name])}" if differ[name] else "same scores"))
 
 
 if __name__ == "__main__":
