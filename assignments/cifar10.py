@@ -42,8 +42,9 @@ def build_model() -> nn.Module:
     What the grader checks:
 
     * Shape and dtype: ``model(x)`` is (N, 10) float32 for x of shape (N, 3, 32, 32).
-    * Parameter budget: ``sum(p.numel() for p in model.parameters())`` must stay within the
-      budget (5,000,000 by default).
+    * Parameter budget: the numbers in your saved weights,
+      ``sum(t.numel() for t in model.state_dict().values())`` (parameters and buffers such as
+      BatchNorm's running statistics), must stay within the budget (5,000,000 by default).
     * Accuracy: your weights are loaded into ``build_model()``, the model is put in eval mode
       (``model.eval()``; BatchNorm uses its running statistics, dropout is off) and run on the
       CIFAR-10 test set without gradients. Points are awarded by accuracy tiers.

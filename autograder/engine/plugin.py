@@ -30,6 +30,7 @@ TypeError"): its line stays, and the error is told as the cause.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,6 +92,15 @@ class SubmissionAccess:
 
     def module(self, name: str, opaque: dict | None = None) -> StudentModule:
         return StudentModule(self._session, name, opaque, self._forbid, self._reason)
+
+    def submitted_file(self, name: str) -> Path | None:
+        """The file ``name`` as the student handed it in, or None if the submission lacks it:
+        the grader's own copy, which no student code runs beside (the child works on a copy of
+        its own), for checks that must not take the child's word."""
+        if self._session.unavailable is not None:
+            raise MissingFile(self._session.unavailable)
+        path = self._session.sandbox.submission_dir / name
+        return path if path.is_file() and not path.is_symlink() else None
 
     def helper(self, name: str, source: str, opaque: dict | None = None, *,
                drives: str) -> StudentModule:

@@ -145,7 +145,7 @@ def _walk(source: Path, notes: "_Notes"):
 
 def _extract_zip(source: Path, dest: Path, max_bytes: int, max_files: int, notes: "_Notes") -> None:
     dest.mkdir(parents=True)
-    _check_zip_directory(source)
+    check_zip_directory(source)
     try:
         archive = zipfile.ZipFile(source)
     except _MEMBER_ERRORS as exc:
@@ -268,7 +268,7 @@ def _has_surrogates(name: str) -> bool:
         return True
 
 
-def _check_zip_directory(source: Path) -> None:
+def check_zip_directory(source: Path) -> None:
     """Refuse a zip whose end record declares more than MAX_ENTRIES entries or a central
     directory larger than MAX_CENTRAL_DIRECTORY_BYTES, before zipfile reads the directory (it
     parses the whole directory, whatever the count says, into one object per entry)."""

@@ -169,6 +169,87 @@ def _claims_training(folder: Path, ctx) -> Path:
     return folder
 
 
+def _appended(source: str):
+    """A CIFAR-10 package: the reference's cifar10.py with ``source`` appended (each case's
+    build_model() redefined), and the untrained weights of that build_model()."""
+    def package(folder: Path, ctx) -> Path:
+        with open(folder / "cifar10.py", "a") as f:
+            f.write("\n\n" + textwrap.dedent(source))
+        save_untrained_weights(folder)
+        return folder
+    return package
+
+
+# 5,000,001 numbers more than the budget allows, hidden from model.parameters() (which the
+# grader once counted in the sandbox); training and everything else work as the reference's.
+HIDES_PARAMETERS = """
+class _Spare(CifarNet):
+    def __init__(self):
+        super().__init__()
+        self.spare = nn.Parameter(torch.zeros(5_000_001))
+
+    def parameters(self, recurse=True):
+        return (p for p in super().parameters(recurse) if p is not self.spare)
+
+
+def build_model():
+    return _Spare()
+"""
+# train() trains nothing; the model's first answer after it is built is far off (confident and
+# random), every later one says nothing (all logits 0): the loss "falls" to ln 10 from a start
+# that the sandbox chose.
+FORGES_THE_LOSS_BEFORE = """
+class _FarOffFirst(CifarNet):
+    def forward(self, x):
+        out = super().forward(x)
+        first, self._answered = not getattr(self, "_answered", False), True
+        return out * 100 if first else out * 0
+
+
+def build_model():
+    return _FarOffFirst()
+
+
+def train(model, train_loader, epochs, device):
+    return [2.3 / (epoch + 1) for epoch in range(epochs)]
+"""
+# Inference does 12 times the reference's work, but only in the model whose weights were loaded
+# (the graded one): the grader once timed a fresh build_model().
+FAST_ONLY_UNLOADED = """
+class _SlowOnceLoaded(CifarNet):
+    loaded = False
+
+    def load_state_dict(self, *args, **kwargs):
+        self.loaded = True
+        return super().load_state_dict(*args, **kwargs)
+
+    def forward(self, x):
+        for _ in range(11 if self.loaded and not self.training else 0):
+            super().forward(x)
+        return super().forward(x)
+
+
+def build_model():
+    return _SlowOnceLoaded()
+"""
+# No cifar10.pt at all; build_model() tells the grader's helper in the sandbox that every
+# weights file loaded.
+CLAIMS_WEIGHTS_LOADED = """
+import sys as _sys
+
+
+def build_model():
+    _sys.modules["cifar10_grader_helpers"].load_weights = lambda *args: 1
+    return CifarNet()
+"""
+
+
+def _without_weights(folder: Path, ctx) -> Path:
+    _appended(CLAIMS_WEIGHTS_LOADED)(folder, ctx)
+    (folder / "cifar10.pt").unlink()
+    return folder
+
+
 def fast(name: str, why: str, *edits, speed=0, fails=None, check=None, **kw) -> Case:
     return Case(name, ("fast_layers",), why, edits, fails=fails or {SPEED: speed},
                 max_seconds=180, check=check, **kw)
@@ -272,6 +353,34 @@ CASES = [
                 "test_accuracy_tiers": 0, "test_train_lowers_the_loss": 0,
                 "test_training_step_speed": 0, "test_inference_speed": NOISY},
             check=mentions("cifar10::test_training_step_speed", "did not change")),
+    # --- beyond the five: other values the sandbox reported -----------------------------------
+    cifar10("cifar10_hides_parameters", "a model 5,000,001 numbers over the budget whose "
+            "parameters() leaves them out: the grader counts the numbers in cifar10.pt itself",
+            package=_appended(HIDES_PARAMETERS), fails={
+                "test_parameter_budget": 0, "test_accuracy_tiers": 0,
+                "test_inference_speed": NOISY, "test_training_step_speed": NOISY},
+            check=mentions("cifar10::test_parameter_budget", "6,975,103 numbers")),
+    cifar10("cifar10_forges_the_loss_before", "train() trains nothing; the model answers far off "
+            "at first and with all-zero logits after, so the loss falls from where the sandbox "
+            "chose: the loss before counts only up to guessing's (ln 10), and the labels' classes "
+            "are a secret of the grade", package=_appended(FORGES_THE_LOSS_BEFORE), fails={
+                "test_train_lowers_the_loss": 0, "test_accuracy_tiers": 0,
+                "test_eval_mode_outputs_do_not_depend_on_the_batch": 0,
+                "test_training_step_speed": 0, "test_inference_speed": NOISY},
+            check=mentions("cifar10::test_train_lowers_the_loss", "guessing's")),
+    cifar10("cifar10_fast_only_unloaded", "inference does 12x the reference's work, but only once "
+            "cifar10.pt is loaded: the grader times the graded model, weights loaded",
+            package=_appended(FAST_ONLY_UNLOADED), fails={
+                "test_inference_speed": 0, "test_accuracy_tiers": 0,
+                "test_training_step_speed": NOISY},
+            check=mentions("cifar10::test_inference_speed", "Earned: 0%")),
+    cifar10("cifar10_claims_weights_loaded", "no cifar10.pt; build_model() makes the grader's "
+            "helper in the sandbox say that any weights loaded: the grader reads the file itself",
+            package=_without_weights, fails={
+                "test_weights_load_into_build_model": 0, "test_parameter_budget": 0,
+                "test_accuracy_tiers": 0, "test_inference_speed": NOISY,
+                "test_training_step_speed": NOISY},
+            check=mentions("cifar10::test_weights_load_into_build_model", "not in the submission")),
     # --- 5: the purity checks' replies forged by a patched runtime --------------------------
     layers("runtime_forges_the_arguments_after", "relu_forward clips x in place; the patched "
            "runtime sends back the arguments as they came in, and no views", CLIPS_X_IN_PLACE,

@@ -141,6 +141,18 @@ def test_clear_cases_settle_in_the_fewest_rounds_without_remeasuring():
     assert verdict.rounds == plan.min_rounds and verdict.credit == 0.0
 
 
+def test_a_verdict_that_costs_points_is_measured_twice_and_the_better_kept():
+    slow, twice_s, *_ = judge(steady(3e-3), steady(1e-3))  # slow both times: half credit
+    assert slow.confirmed and slow.credit == 0.5
+    # The same, but the slowness was a burst of interference on the student's side that ended
+    # with the first measurement (the fake clock makes both measurements last alike).
+    student = lambda clock: 3e-3 if clock.ns < twice_s / 2 * 1e9 else 1e-3  # noqa: E731
+    verdict, *_ = judge(student, steady(1e-3))
+    assert verdict.confirmed and verdict.credit == 1.0 and "measured twice" in verdict.message()
+    far, *_ = judge(steady(40e-3), steady(1e-3))  # 40x: beyond any noise, not measured again
+    assert not far.confirmed and far.credit == 0.0
+
+
 def test_the_budget_bounds_a_very_slow_submission():
     plan = MeasurementPlan(budget_s=10.0)
     verdict, elapsed, *_ = judge(steady(3.0), steady(1e-3), plan)
@@ -257,6 +269,26 @@ def test_a_child_that_hands_back_old_results_is_caught(monkeypatch, tmp_path):
     honest = _server_with(tmp_path, monkeypatch, lambda x, scale: x * scale)
     with pytest.raises(AssertionError, match="timed runs differ from the untimed ones"):
         check_timed_runs(call, SandboxedCall(_ChildFunction(honest), (template, 2.0)), rtol=1e-6)
+    call.close()
+
+
+def test_timed_runs_must_pass_the_comparisons_own_check_too(monkeypatch, tmp_path):
+    """A step that changes nothing equals an untimed step that changes nothing: equality alone
+    would pass it, so each sampled run is held to the check the untimed call had to pass."""
+    child = _server_with(tmp_path, monkeypatch, lambda x, scale: np.stack([x, x]))  # no change
+    template = np.zeros((2, 3))
+    call = _timed(tmp_path, child, template, np.zeros((2, 2, 3)))
+    call.prepare(4)
+    call.run(4)
+    call.collect(4)
+
+    def changed(student, reference) -> None:
+        if np.array_equal(student[0], student[1]):
+            raise AssertionError("the step did not change anything")
+
+    check_timed_runs(call, call, rtol=1e-12)
+    with pytest.raises(AssertionError, match="did not change anything"):
+        check_timed_runs(call, call, rtol=1e-12, check=changed)
     call.close()
 
 

@@ -60,10 +60,6 @@ def load_weights(model, path: str, max_mb: int) -> int:
     return size
 
 
-def parameter_count(model) -> int:
-    return int(sum(p.numel() for p in model.parameters()))
-
-
 def predict(model, images: np.ndarray, device: str = "cpu") -> np.ndarray:
     """uint8 images (N, 3, 32, 32) -> the model's float32 logits (N, ...) as numpy, eval mode."""
     model.eval()
