@@ -11,7 +11,11 @@ timed, everything of the submission is stopped, by the strongest means the host 
 * ``SIGSTOP``: without cgroups, every process descended from the sandbox's first process (in the
   namespace modes: everything in its PID namespace) and every process of its own uid gets
   ``SIGSTOP``, then ``SIGCONT``. Its CPU time is not cross-checked (the per-process counts tick
-  in 10 ms steps, too coarse for a measurement of 50 ms).
+  in 10 ms steps, too coarse for a measurement of 50 ms). One gap remains, in ``process``
+  isolation without root only (no namespace, no cgroup, no uid of its own): a process that
+  forks twice leaves the tree (it re-parents to the grader) and is not stopped, so it can slow
+  the reference; the speed tests' points are all it can gain, and that mode is not for graded
+  work (README, "How student code is kept at arm's length").
 """
 from __future__ import annotations
 

@@ -4,9 +4,9 @@ How a verdict is reached, and why:
 
 * The clock lives in this, the trusted process. A measurement is the round trip of one ``call``
   request that runs the function ``repeat`` times in the child, on inputs staged there
-  beforehand (``Session.stage``) or written into the arena (below), leaving its results there. Student code runs in another
-  process, so patching ``time``, ``torch.cuda.Event`` or ``torch.cuda.synchronize`` there changes
-  nothing here. On a GPU the child waits for its queued kernels before it replies, through the
+  beforehand (``Session.stage``) or written into the arena (below), leaving its results there.
+  Student code runs in another process, so patching ``time``, ``torch.cuda.Event`` or
+  ``torch.cuda.synchronize`` there changes nothing here. On a GPU the child waits for its queued kernels before it replies, through the
   CUDA runtime's C entry point (``childside.server._cuda_synchronize``), not through torch.
 * The reference runs in a sandboxed child of its own, called the same way, so both sides pay the
   same per-request overhead, in the same run, on the same inputs. On the CPU both children are
@@ -31,12 +31,17 @@ How a verdict is reached, and why:
   run leaves its results there. Right after each reply this process copies the results of a
   few runs chosen by the same secret (``checked_runs`` per verdict, a uniform sample of all the
   runs, plus the very last run), and after the verdict holds each against an untimed call on
-  that run's input: the reference's (or, for a model, the student's own). One mismatch, and the
-  comparison earns no speed points. So caching results on the rest of the input gains nothing
-  (every input is new), a submission that patches this grader's child-side loop to skip runs
-  is caught unless it guessed which runs are checked (skipping a fraction f of the runs passes
-  with probability (1 - f) ** checked_runs, and never the last), and results written after the
-  reply come too late. The arena holds at most ``arena_mb`` per side, which caps the repeats.
+  that run's input: the reference's (or, for a model, the student's own), and holds it to the
+  comparison's own check as well (a training step that changes nothing equals an untimed step
+  that changes nothing). One mismatch, and the comparison earns no speed points. So caching
+  results on the rest of the input gains nothing (every input is new), a submission that
+  patches this grader's child-side loop to skip runs is caught unless it guessed which runs
+  are checked (skipping a fraction f of the runs passes with probability
+  (1 - f) ** checked_runs, and never the last), and results written after the reply come too
+  late. The arena holds at most ``arena_mb`` per side, which caps the repeats.
+  On a GPU, a child that skips its wait for the device gains nothing either: the last run's
+  results must be in the arena, in host memory, when the reply comes, and the device runs its
+  queue in order.
 * While the reference is timed (and while the student's inputs are written), everything of the
   submission is stopped (``engine.guard``: its cgroup frozen, else every process of it sent
   ``SIGSTOP``), so processes it left behind cannot slow the reference only. Where the kernel
@@ -45,6 +50,11 @@ How a verdict is reached, and why:
   it), or the student using more CPUs than it may, is re-measured, and if it persists the
   verdict takes the lower credit of the wall-clock ratio and the CPU-time ratio. The verdict
   names the guard that was in force and whether CPU time was cross-checked.
+* A verdict that costs points is measured a second time, from the start, and the better of the
+  two stands (unless its ratio is far beyond every tier): interference only ever adds time, and
+  a burst of it on one side's rounds must not decide a grade, while code that is slow is slow
+  both times. The reference against itself, graded 20 times beside a CPU hog on a 2-CPU machine
+  at load 13, once got half credit (3.3x) without it (``benchmarks/flakiness.py``).
 
 The clock, the timed calls and the device are injected (``Clock``, ``TimedCall``, ``Device``), so
 the verdict logic is tested on synthetic timings without a GPU and without flaky sleeps.

@@ -25,19 +25,16 @@ def test_counts_every_number_of_every_tensor(tmp_path):
     model = cifar10.build_model()
     state = model.state_dict()
     assert count_numbers(REFERENCE_DIR / "cifar10.pt", LIMIT) == sum(t.numel() for t in state.values())
-    saved = {  # int8 weights, a view of a larger storage, bfloat16 and a Parameter all count
-        tmp_path / "mixed.pt": collections.OrderedDict(q=torch.zeros(3, 4, dtype=torch.int8),
-                                                       view=torch.zeros(100)[10:15],
-                                                       half=torch.zeros(2, dtype=torch.bfloat16),
-                                                       p=torch.nn.Parameter(torch.zeros(7))),
-    }
-    for path, value in saved.items():
-        torch.save(value, path)
-        assert count_numbers(path, LIMIT) == 12 + 5 + 2 + 7
+    mixed = tmp_path / "mixed.pt"  # int8 weights, a view of a larger storage, bfloat16 and a
+    torch.save(collections.OrderedDict(  # Parameter all count, each by its own size
+        q=torch.zeros(3, 4, dtype=torch.int8), view=torch.zeros(100)[10:15],
+        half=torch.zeros(2, dtype=torch.bfloat16), p=torch.nn.Parameter(torch.zeros(7))), mixed)
+    assert count_numbers(mixed, LIMIT) == 12 + 5 + 2 + 7
 
 
 @pytest.mark.parametrize("content, message", [
     (lambda: [torch.zeros(3)], "something other than a state_dict"),
+    (lambda: {"w": 3}, "something other than a state_dict"),  # a number where a tensor belongs
     (lambda: {"m": torch.nn.Linear(2, 2)}, "names torch.nn.modules.linear.Linear"),
     (lambda: {"x": _Payload()}, "names posix._exit"),
 ])

@@ -34,16 +34,22 @@ class _Storage:
     """A storage the pickle refers to (its bytes are not read: a tensor's size says its count)."""
 
 
-def _rebuild_tensor(storage, offset, size, stride, *rest) -> int:
-    """What torch would rebuild as a tensor, as its number of elements."""
+class _Tensor:
+    """What torch would rebuild as a tensor: only its number of elements."""
+
+    def __init__(self, numel: int) -> None:
+        self.numel = numel
+
+
+def _rebuild_tensor(storage, offset, size, stride, *rest) -> _Tensor:
     if not (isinstance(storage, _Storage) and isinstance(size, tuple)
             and all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in size)):
         raise WeightsFileError("a tensor record is malformed")
-    return math.prod(size)
+    return _Tensor(math.prod(size))
 
 
-def _rebuild_parameter(data, *rest) -> int:
-    if not isinstance(data, int):
+def _rebuild_parameter(data, *rest) -> _Tensor:
+    if not isinstance(data, _Tensor):
         raise WeightsFileError("a parameter record is malformed")
     return data
 
@@ -95,8 +101,8 @@ def count_numbers(path: Path, max_bytes: int) -> int:
         raise
     except Exception as exc:  # any malformed pickle: a truncated stream, a bad opcode, ...
         raise WeightsFileError(f"its pickle cannot be read ({type(exc).__name__})") from None
-    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, int)
+    if not isinstance(state, dict) or not all(isinstance(k, str) and isinstance(v, _Tensor)
                                               for k, v in state.items()):
         raise WeightsFileError("it holds something other than a state_dict of tensors")
-    return sum(state.values())
+    return sum(tensor.numel for tensor in state.values())
 
