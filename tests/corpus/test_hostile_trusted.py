@@ -19,8 +19,8 @@ import pytest
 
 from . import Append, Case, Replace
 from .harness import check_credit, grade_and_check, grade_case, params
-from .hostile import (CIFAR10_OPT_IN, FL, FLUSHED, L, NOISY, RELU_OUT_WRONG, mentions, says,
-                      save_untrained_weights, wrap_relu_forward)
+from .hostile import (CIFAR10_OPT_IN, FL, FLUSHED, L, NOISY, RELU_OUT_WRONG, all_of, mentions,
+                      says, save_untrained_weights, wrap_relu_forward)
 
 SPEED = "fast_layers::test_conv_forward_fast_speed"
 POOL_SPEED = "fast_layers::test_max_pool_forward_fast_speed"
@@ -169,20 +169,29 @@ def _claims_training(folder: Path, ctx) -> Path:
     return folder
 
 
-def _appended(source: str):
+def _appended(source: str, weights: bool = True):
     """A CIFAR-10 package: the reference's cifar10.py with ``source`` appended (each case's
-    build_model() redefined), and the untrained weights of that build_model()."""
+    build_model() redefined), and the untrained weights of that build_model() (or none)."""
     def package(folder: Path, ctx) -> Path:
         with open(folder / "cifar10.py", "a") as f:
             f.write("\n\n" + textwrap.dedent(source))
-        save_untrained_weights(folder)
+        if weights:
+            save_untrained_weights(folder)
+        else:
+            (folder / "cifar10.pt").unlink(missing_ok=True)
         return folder
     return package
 
 
+# A train() that trains nothing and reports falling losses: the cases that use it need no
+# training check, which takes minutes on a busy machine.
+CLAIMS_TO_TRAIN = """
+def train(model, train_loader, epochs, device):
+    return [2.3 / (epoch + 1) for epoch in range(epochs)]
+"""
 # 5,000,001 numbers more than the budget allows, hidden from model.parameters() (which the
-# grader once counted in the sandbox); training and everything else work as the reference's.
-HIDES_PARAMETERS = """
+# grader once counted in the sandbox).
+HIDES_PARAMETERS = CLAIMS_TO_TRAIN + """
 class _Spare(CifarNet):
     def __init__(self):
         super().__init__()
@@ -208,14 +217,14 @@ class _FarOffFirst(CifarNet):
 
 def build_model():
     return _FarOffFirst()
+""" + CLAIMS_TO_TRAIN
+# Inference on the timed batch takes 10 times as long (it sleeps for 9 times its work), but
+# only in the model whose weights were loaded (the graded one): the grader once timed a fresh
+# build_model().
+FAST_ONLY_UNLOADED = CLAIMS_TO_TRAIN + """
+import time as _time
 
 
-def train(model, train_loader, epochs, device):
-    return [2.3 / (epoch + 1) for epoch in range(epochs)]
-"""
-# Inference does 12 times the reference's work, but only in the model whose weights were loaded
-# (the graded one): the grader once timed a fresh build_model().
-FAST_ONLY_UNLOADED = """
 class _SlowOnceLoaded(CifarNet):
     loaded = False
 
@@ -224,9 +233,11 @@ class _SlowOnceLoaded(CifarNet):
         return super().load_state_dict(*args, **kwargs)
 
     def forward(self, x):
-        for _ in range(11 if self.loaded and not self.training else 0):
-            super().forward(x)
-        return super().forward(x)
+        began = _time.perf_counter()
+        out = super().forward(x)
+        if self.loaded and not self.training and len(x) == 64:  # the timed batch's size
+            _time.sleep(9 * (_time.perf_counter() - began))
+        return out
 
 
 def build_model():
@@ -234,7 +245,7 @@ def build_model():
 """
 # No cifar10.pt at all; build_model() tells the grader's helper in the sandbox that every
 # weights file loaded.
-CLAIMS_WEIGHTS_LOADED = """
+CLAIMS_WEIGHTS_LOADED = CLAIMS_TO_TRAIN + """
 import sys as _sys
 
 
@@ -242,12 +253,6 @@ def build_model():
     _sys.modules["cifar10_grader_helpers"].load_weights = lambda *args: 1
     return CifarNet()
 """
-
-
-def _without_weights(folder: Path, ctx) -> Path:
-    _appended(CLAIMS_WEIGHTS_LOADED)(folder, ctx)
-    (folder / "cifar10.pt").unlink()
-    return folder
 
 
 def fast(name: str, why: str, *edits, speed=0, fails=None, check=None, **kw) -> Case:
@@ -355,31 +360,35 @@ CASES = [
             check=mentions("cifar10::test_training_step_speed", "did not change")),
     # --- beyond the five: other values the sandbox reported -----------------------------------
     cifar10("cifar10_hides_parameters", "a model 5,000,001 numbers over the budget whose "
-            "parameters() leaves them out: the grader counts the numbers in cifar10.pt itself",
+            "parameters() leaves them out: the grader counts the numbers in cifar10.pt itself "
+            "(train() trains nothing, as in the cases below)",
             package=_appended(HIDES_PARAMETERS), fails={
                 "test_parameter_budget": 0, "test_accuracy_tiers": 0,
-                "test_inference_speed": NOISY, "test_training_step_speed": NOISY},
+                "test_train_lowers_the_loss": 0, "test_training_step_speed": 0,
+                "test_inference_speed": NOISY},
             check=mentions("cifar10::test_parameter_budget", "6,975,103 numbers")),
     cifar10("cifar10_forges_the_loss_before", "train() trains nothing; the model answers far off "
             "at first and with all-zero logits after, so the loss falls from where the sandbox "
             "chose: the loss before counts only up to guessing's (ln 10), and the labels' classes "
-            "are a secret of the grade", package=_appended(FORGES_THE_LOSS_BEFORE), fails={
-                "test_train_lowers_the_loss": 0, "test_accuracy_tiers": 0,
-                "test_eval_mode_outputs_do_not_depend_on_the_batch": 0,
-                "test_training_step_speed": 0, "test_inference_speed": NOISY},
-            check=mentions("cifar10::test_train_lowers_the_loss", "guessing's")),
-    cifar10("cifar10_fast_only_unloaded", "inference does 12x the reference's work, but only once "
-            "cifar10.pt is loaded: the grader times the graded model, weights loaded",
+            "are a secret of the grade. Its first training step changes the logits, the timed "
+            "ones do not: they are held to that check too", package=_appended(FORGES_THE_LOSS_BEFORE),
+            fails={"test_train_lowers_the_loss": 0, "test_accuracy_tiers": 0,
+                   "test_eval_mode_outputs_do_not_depend_on_the_batch": 0,
+                   "test_training_step_speed": 0, "test_inference_speed": NOISY},
+            check=all_of(mentions("cifar10::test_train_lowers_the_loss", "guessing's"),
+                         mentions("cifar10::test_training_step_speed", "did not change"))),
+    cifar10("cifar10_fast_only_unloaded", "inference takes 10x as long on a batch of 64, but "
+            "only once cifar10.pt is loaded: the grader times the graded model, weights loaded",
             package=_appended(FAST_ONLY_UNLOADED), fails={
                 "test_inference_speed": 0, "test_accuracy_tiers": 0,
-                "test_training_step_speed": NOISY},
+                "test_train_lowers_the_loss": 0, "test_training_step_speed": 0},
             check=mentions("cifar10::test_inference_speed", "Earned: 0%")),
     cifar10("cifar10_claims_weights_loaded", "no cifar10.pt; build_model() makes the grader's "
             "helper in the sandbox say that any weights loaded: the grader reads the file itself",
-            package=_without_weights, fails={
+            package=_appended(CLAIMS_WEIGHTS_LOADED, weights=False), fails={
                 "test_weights_load_into_build_model": 0, "test_parameter_budget": 0,
-                "test_accuracy_tiers": 0, "test_inference_speed": NOISY,
-                "test_training_step_speed": NOISY},
+                "test_accuracy_tiers": 0, "test_train_lowers_the_loss": 0,
+                "test_training_step_speed": 0, "test_inference_speed": NOISY},
             check=mentions("cifar10::test_weights_load_into_build_model", "not in the submission")),
     # --- 5: the purity checks' replies forged by a patched runtime --------------------------
     layers("runtime_forges_the_arguments_after", "relu_forward clips x in place; the patched "
