@@ -164,12 +164,12 @@ def test_accuracy_tiers(model_runner, trained_model, device, test_set, settings,
 @pytest.mark.points(4)
 @pytest.mark.hint("train() must run the optimiser over every batch of the loader for each epoch "
                   "and return the mean loss of each epoch")
-def test_train_lowers_the_loss(model_runner, fake_train_set, device, settings, secret_rng):
+def test_train_lowers_the_loss(model_runner, fake_train_set, device, settings, hidden_rng):
     """train: three epochs on a small synthetic data set lower the loss"""
     images, labels = fake_train_set
     # Which class is which is a secret of this grade: a model that knows the synthetic images
     # (their code is public) can only tell their labels by training on what train() is given.
-    labels = secret_rng.permutation(10)[labels]
+    labels = hidden_rng.permutation(10)[labels]
     held = slice(0, 128)  # the loss is measured here, on these training images, before and after
     model = model_runner.build_seeded_model(device)
     before = cross_entropy(logits_for(model_runner, model, images[held], device, "the held batch"),
