@@ -9,6 +9,9 @@ construction, never by a lucky draw (``tests/suites/test_seeds.py`` checks it ov
   maximum, ReLU never meets an exact zero (its derivative there is tested with fixed inputs),
   and a ``dout`` has no zero that would hide a gradient routed nowhere.
 * ``tied_windows``: integer-valued inputs in which every pooling window has tied maxima.
+* ``maxima_in_the_corners``: where there are only a few windows (global pooling: one per
+  channel), a window cut short on any side would miss the maximum only for some seeds; moving
+  each channel's maximum to a corner, the four corners in turn, makes it miss for every seed.
 """
 from __future__ import annotations
 
@@ -58,3 +61,18 @@ def tied_windows(rng: np.random.Generator, shape: tuple, pool_param: dict, low: 
             np.put_along_axis(window, two, window.max(axis=2, keepdims=True), axis=2)
             x[:, :, top:top + ph, left:left + pw] = window.reshape(n, c, ph, pw)
     return x
+
+
+def maxima_in_the_corners(x: np.ndarray) -> np.ndarray:
+    """``x`` (N, C, H, W) with the maximum of each (n, c) map swapped into a corner: the k-th
+    map's into the k-th of top-left, bottom-right, top-right, bottom-left (needs 4 maps or more to
+    reach all four). Values and their gaps are kept; only positions change."""
+    n, c, h, w = x.shape
+    if n * c < 4:
+        raise ValueError("maxima_in_the_corners needs at least 4 (n, c) maps")
+    maps = x.reshape(n * c, h * w).copy()
+    corners = [0, h * w - 1, w - 1, (h - 1) * w]
+    for k, values in enumerate(maps):
+        top, corner = int(np.argmax(values)), corners[k % 4]
+        values[top], values[corner] = values[corner], values[top]
+    return maps.reshape(x.shape)

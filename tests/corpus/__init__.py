@@ -117,7 +117,8 @@ class Case:
     max_seconds: float = 60.0  # wall-clock bound for grading this case
     via_cli: bool = False  # grade through `grade run ... --output PATH`
     namespaces: bool = True  # False: the weaker "process" isolation (no namespaces available)
-    seed: int | None = None  # the hidden inputs' seed (grade run --seed); None: a secret one
+    # The hidden inputs' seed (grade run --seed); None: one fixed by the case's name (harness).
+    seed: int | None = None
     tests: tuple = ()  # grade only these tests (RunOptions.tests: "layers/test_conv.py"); credit
     #                    is then checked for them alone
     marks: tuple = ()  # pytest marks (xfail for engine bugs, skip for suites not landed)

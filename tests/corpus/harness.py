@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import time
+import zlib
 from pathlib import Path
 
 from autograder.config import load_config
@@ -73,6 +74,10 @@ def skipped_here(case: Case) -> bool:
 
 
 def grade_case(case: Case, tmp_path: Path) -> Outcome:
+    if case.seed is None:
+        # The suites hold every case's credit whatever the seed (tests/suites/test_seeds.py
+        # proves it over seeds); CI itself stays the same run every time.
+        case = dataclasses.replace(case, seed=zlib.crc32(case.name.encode()))
     with socket.socket() as listener:  # an attack trying the network aims at this port
         listener.bind(("127.0.0.1", 0))
         listener.listen(8)

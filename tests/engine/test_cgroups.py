@@ -2,6 +2,7 @@
 (memfd, tmpfs), freezing, CPU accounting, and nothing left once the sandbox closes."""
 import os
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -80,10 +81,12 @@ def test_memfd_and_tmpfs_count_against_the_memory_limit(tmp_path, fill):
 def test_freeze_stops_cpu_time_and_close_leaves_no_cgroup(make_module, isolation):
     if not isolation.cgroups:
         pytest.skip("the process-only fallback has no cgroup")
-    mod = make_module("""
+    # Tagged: other tests (and other test processes) run spinners of their own meanwhile.
+    tag = f"spinner-{uuid.uuid4().hex}"
+    mod = make_module(f"""
         import os, subprocess
         def spin():
-            subprocess.Popen(["python3", "-c", "while True: pass"], start_new_session=True)
+            subprocess.Popen(["python3", "-c", "while True: pass  # {tag}"], start_new_session=True)
             return os.getpid()
     """)
     mod.spin()
@@ -100,13 +103,13 @@ def test_freeze_stops_cpu_time_and_close_leaves_no_cgroup(make_module, isolation
     mod._session.sandbox.close()
     assert not any(folder.exists() for folder in folders)
     assert cgroup.folders == {}
-    assert not [p for p in os.listdir("/proc") if p.isdigit() and _runs_spinner(p)]
+    assert not [p for p in os.listdir("/proc") if p.isdigit() and _runs_spinner(p, tag)]
 
 
-def _runs_spinner(pid: str) -> bool:
+def _runs_spinner(pid: str, tag: str) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return b"while True: pass" in f.read()
+            return tag.encode() in f.read()
     except OSError:
         return False
 
