@@ -359,7 +359,7 @@ def batch(submissions_dir: Path, jobs: int | None, scheduler: str | None, output
 def report(class_results: Path, output: Path | None) -> None:
     """Write one static HTML page about a graded class: CLASS_RESULTS is the folder of a
     `grade batch` gradebook (its class_results.json). Similar pairs are evidence, never scores."""
-    from autograder.batch.class_report import write_class_report
+    from autograder.batch.class_report import plotting_available, write_class_report
     from autograder.batch.class_results import ClassResultsError, read_class_results
 
     try:
@@ -368,6 +368,8 @@ def report(class_results: Path, output: Path | None) -> None:
         raise CommandError(str(exc)) from None
     output = output or (class_results if class_results.is_dir() else class_results.parent) / "class_report.html"
     write_class_report(output, results)
+    if not plotting_available():
+        click.echo('No plots: matplotlib is not installed (pip install "cnn-autograder[train]").')
     click.echo(f"wrote {output}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
+import importlib.util
 import io
 import re
 import statistics
@@ -41,6 +42,16 @@ pre mark { background: #ffe08a; } .pair { display: grid; grid-template-columns: 
 """
 
 
+# matplotlib is the `train` extra, not the base install: without it the page keeps every table
+# and says, where a plot would be, how to get the plots.
+PLOTS_MISSING = ('<p class=note>(plot left out: matplotlib is not installed; '
+                 '<code>pip install "cnn-autograder[train]"</code> and run grade report again)</p>')
+
+
+def plotting_available() -> bool:
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 def _text(value: object, limit: int = 2_000) -> str:
     return html.escape(clean(value, limit))
 
@@ -69,6 +80,8 @@ def _overview(results: ClassResults, graded: list) -> str:
 def _histograms(results: ClassResults, graded: list) -> str:
     if not graded:
         return ""
+    if not plotting_available():
+        return "<h2>Scores</h2>" + PLOTS_MISSING
     import matplotlib
 
     matplotlib.use("Agg")
@@ -144,6 +157,8 @@ def _speed(graded: list) -> str:
                 ratios[match["item"]].append(float(match["ratio"]))
     if not ratios:
         return ""
+    if not plotting_available():
+        return "<h2>Speed ratios of the timed tests</h2>" + PLOTS_MISSING
     import matplotlib.pyplot as plt
 
     figure, ax = plt.subplots(figsize=(8, 0.5 + 0.45 * len(ratios)))

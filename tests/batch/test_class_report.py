@@ -68,6 +68,17 @@ def test_missing_class_results_are_one_line(tmp_path):
     assert result.exit_code != 0 and "run grade batch first" in result.output
 
 
+def test_without_matplotlib_the_page_keeps_its_tables_and_says_how_to_get_the_plots(class_results,
+                                                                                     monkeypatch):
+    monkeypatch.setattr("autograder.batch.class_report.plotting_available", lambda: False)
+    result = CliRunner().invoke(main, ["report", str(class_results)])
+    assert result.exit_code == 0, result.output
+    assert 'No plots: matplotlib is not installed (pip install "cnn-autograder[train]").' in result.output
+    text = (class_results / "class_report.html").read_text()
+    assert "<img" not in text and text.count("plot left out: matplotlib is not installed") == 2
+    assert "<h2>Scores</h2>" in text and "CIFAR-10 leaderboard" in text
+
+
 def test_report_page_renders_in_a_headless_browser(class_results):
     result = CliRunner().invoke(main, ["report", str(class_results)])
     assert result.exit_code == 0, result.output
