@@ -106,8 +106,12 @@ def _interrupted_then_resumed(class_dir: Path, out: Path) -> list:
                    + (class_dir / "alice" / "shapes.py").read_text())
     command = [sys.executable, "-m", "cli", "batch", str(class_dir), "--output", str(out / "gradebook.csv"),
                "--part", PART, "--jobs", "1"]
+    # Ctrl-C reaches a batch in the foreground; a test run started in the background (CI under
+    # nohup, `cmd &`) hands its children SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: the batch is given the terminal's default back.
     batch = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, "CLASS_TEST_RUN": marker},
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     cache, deadline = out / ".grade-cache", time.time() + 120
     graders = set()
     while not (list(cache.glob("*.json")) and graders) and time.time() < deadline:
