@@ -140,8 +140,12 @@ def test_truncated_file(fake_copy: Path, keep_fraction: float) -> None:
         load_cifar10(fake_copy, "test")
 
 
-def test_garbage_file(fake_copy: Path) -> None:
-    (fake_copy / "test_batch").write_bytes(os.urandom(5000))
+@pytest.mark.parametrize("garbage", [
+    np.random.default_rng(seed).bytes(5000) for seed in range(5)] + [
+    b"\x80\x04\x95" + b"\xff" * 8,  # a FRAME longer than memory can hold (OverflowError)
+])
+def test_garbage_file(fake_copy: Path, garbage: bytes) -> None:
+    (fake_copy / "test_batch").write_bytes(garbage)
     with pytest.raises(CIFAR10CorruptError, match="test_batch"):
         load_cifar10(fake_copy, "test")
 
