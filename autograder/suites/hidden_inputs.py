@@ -76,3 +76,10 @@ def maxima_in_the_corners(x: np.ndarray) -> np.ndarray:
         top, corner = int(np.argmax(values)), corners[k % 4]
         values[top], values[corner] = values[corner], values[top]
     return maps.reshape(x.shape)
+
+
+def pool_input(rng: np.random.Generator, shape: tuple, pool_height: int, pool_width: int) -> np.ndarray:
+    """A pooling test's hidden input: ``normal_array``, with the maxima in the corners where the
+    window covers the whole image (global pooling)."""
+    x = normal_array(rng, shape)
+    return maxima_in_the_corners(x) if tuple(shape[2:]) == (pool_height, pool_width) else x

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from autograder.engine.proxy import CallResult, StudentException
 from autograder.engine.seeds import SEED_BITS, inputs_rng
 from autograder.run import SUITES_DIR
-from autograder.suites.hidden_inputs import MIN_GAP, maxima_in_the_corners, normal_array, tied_windows
+from autograder.suites.hidden_inputs import MIN_GAP, normal_array, pool_input, tied_windows
 from reference import fast_layers as ref_fast
 from reference import layers as ref_layers
 from tests.corpus import Case
@@ -72,17 +72,18 @@ def test_tied_windows_tie_every_window(seed, setting):
             assert maxima.min() >= 2
 
 
-@given(seed=SEEDS)
-def test_global_pooling_inputs_catch_a_window_cut_short_on_any_side_whatever_the_seed(seed):
+@given(seed=SEEDS, shape=st.sampled_from([(3, 2, 5, 7), (2, 4, 7, 9)]))  # the two suites' global pools
+def test_global_pooling_inputs_catch_a_window_cut_short_on_any_side_whatever_the_seed(seed, shape):
     """With one window per channel, a draw could hide a too-small window (a max pool of PH x PH,
     seen passing this case under one seed in eight): the maxima in the corners never do."""
-    x = maxima_in_the_corners(normal_array(np.random.default_rng(seed), (3, 2, 5, 7)))
-    whole = ref_layers.max_pool_forward_naive(x, {"pool_height": 5, "pool_width": 7, "stride": 1})[0]
-    for ph, pw in ((5, 5), (4, 7), (5, 6)):
-        for offset in ((0, 0), (5 - ph, 7 - pw)):  # the window cut at the bottom/right, top/left
+    h, w = shape[2:]
+    x = pool_input(np.random.default_rng(seed), shape, h, w)
+    whole = ref_layers.max_pool_forward_naive(x, {"pool_height": h, "pool_width": w, "stride": 1})[0]
+    for ph, pw in ((h, h), (h - 1, w), (h, w - 1)):
+        for offset in ((0, 0), (h - ph, w - pw)):  # the window cut at the bottom/right, top/left
             part = x[:, :, offset[0]:offset[0] + ph, offset[1]:offset[1] + pw]
             assert not np.array_equal(part.max(axis=(2, 3), keepdims=True), whole)
-    assert np.array_equal(np.sort(x, axis=None), np.sort(normal_array(np.random.default_rng(seed), (3, 2, 5, 7)), axis=None))
+    assert np.array_equal(np.sort(x, axis=None), np.sort(normal_array(np.random.default_rng(seed), shape), axis=None))
 
 
 def test_each_test_draws_its_own_inputs_and_the_same_ones_again():

@@ -8,7 +8,7 @@ import pytest
 from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, call_forward,
                                       check_max_pool_routing, check_no_mutation, describe_pool,
                                       expect_value_error, numerical_gradient)
-from autograder.suites.hidden_inputs import normal_array, tied_windows
+from autograder.suites.hidden_inputs import normal_array, pool_input, tied_windows
 from autograder.suites.misconceptions import check_backward, check_forward, naming_backward
 from autograder.suites.shrink import shrinking  # noqa: F401 (autouse: smallest failing inputs)
 from reference import fast_layers as ref
@@ -20,7 +20,7 @@ SETTINGS = [
     ((3, 2, 12, 10), 4, 2, 2),    # non-square window, overlapping along H
     ((2, 2, 11, 11), 1, 1, 5),    # 1x1 window with stride 5: a subsampling
     ((2, 3, 9, 9), 2, 2, 7),      # stride larger than the window: inputs skipped
-    ((2, 4, 7, 9), 7, 9, 1),      # global pooling over the whole image
+    ((2, 4, 7, 9), 7, 9, 1),      # global pooling over the whole image (see pool_input)
     ((1, 1, 6, 6), 3, 3, 1),      # N = C = 1, stride 1
     ((2, 8, 32, 32), 2, 2, 2),    # CIFAR-sized
 ]
@@ -44,7 +44,7 @@ def _expected(x, pool_param, dout=None):
 def test_max_pool_forward_fast_values(fast_layers, cases, hidden_rng):
     """max_pool_forward_fast: output values on 8 window/stride settings"""
     for x_shape, ph, pw, stride in SETTINGS:
-        x, pool_param = normal_array(hidden_rng, x_shape), _param(ph, pw, stride)
+        x, pool_param = pool_input(hidden_rng, x_shape, ph, pw), _param(ph, pw, stride)
         cases.run(describe_pool(x_shape, pool_param), check_forward,
                   fast_layers.max_pool_forward_fast, (x, pool_param), _expected(x, pool_param))
 
@@ -56,7 +56,7 @@ def test_max_pool_backward_fast_values(fast_layers, cases, hidden_rng):
     """max_pool_backward_fast: dx on 8 window/stride settings, overlapping windows included"""
     for x_shape, ph, pw, stride in SETTINGS:
         # normal_array has no ties: the maximum of every window is unique, whatever the seed.
-        x, pool_param = normal_array(hidden_rng, x_shape), _param(ph, pw, stride)
+        x, pool_param = pool_input(hidden_rng, x_shape, ph, pw), _param(ph, pw, stride)
         dout = normal_array(hidden_rng, _expected(x, pool_param).shape)
         cases.run(describe_pool(x_shape, pool_param), check_backward,
                   fast_layers.max_pool_forward_fast, fast_layers.max_pool_backward_fast,

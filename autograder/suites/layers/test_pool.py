@@ -5,7 +5,7 @@ import pytest
 from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, call_forward,
                                       check_max_pool_routing, check_no_mutation, describe_pool,
                                       expect_value_error, linspace_array, numerical_gradient)
-from autograder.suites.hidden_inputs import maxima_in_the_corners, normal_array, tied_windows
+from autograder.suites.hidden_inputs import normal_array, pool_input, tied_windows
 from autograder.suites.misconceptions import check_backward, check_forward, naming_backward
 from autograder.suites.shrink import shrinking  # noqa: F401 (autouse: smallest failing inputs)
 from reference import layers as ref
@@ -18,7 +18,7 @@ SETTINGS = [
     ((2, 3, 6, 8), 2, 4, 2),    # non-square window
     ((2, 2, 7, 7), 1, 1, 2),    # 1x1 window with stride 2: a subsampling
     ((2, 2, 8, 8), 2, 2, 3),    # stride larger than the window: inputs skipped
-    ((3, 2, 5, 7), 5, 7, 1),    # global pooling over the whole image (see _pool_input)
+    ((3, 2, 5, 7), 5, 7, 1),    # global pooling over the whole image (see pool_input)
     ((2, 2, 7, 5), 3, 1, 2),    # non-square, overlapping along H only
 ]
 POOLS = {
@@ -41,12 +41,6 @@ def _student(layers, kind):
     return getattr(layers, forward), getattr(layers, backward)
 
 
-def _pool_input(rng, x_shape, ph, pw):
-    """A hidden input for one setting; with global pooling, the maxima sit in the corners."""
-    x = normal_array(rng, x_shape)
-    return maxima_in_the_corners(x) if x_shape[2:] == (ph, pw) else x
-
-
 def _forward_cases(layers, cases, kind, rng):
     ref_forward, _ = _reference(kind)
     student_forward, _ = _student(layers, kind)
@@ -55,7 +49,7 @@ def _forward_cases(layers, cases, kind, rng):
     cases.run(describe_pool(x.shape, pool_param) + " (linspace input)", check_forward,
               student_forward, (x, pool_param), ref_forward(x, pool_param)[0])
     for x_shape, ph, pw, stride in SETTINGS[1:]:
-        x, pool_param = _pool_input(rng, x_shape, ph, pw), _param(ph, pw, stride)
+        x, pool_param = pool_input(rng, x_shape, ph, pw), _param(ph, pw, stride)
         cases.run(describe_pool(x_shape, pool_param), check_forward, student_forward,
                   (x, pool_param), ref_forward(x, pool_param)[0])
 
@@ -65,7 +59,7 @@ def _backward_cases(layers, cases, kind, rng):
     student_forward, student_backward = _student(layers, kind)
     for x_shape, ph, pw, stride in SETTINGS:
         # normal_array has no ties: the maximum of every window is unique, whatever the seed.
-        x, pool_param = _pool_input(rng, x_shape, ph, pw), _param(ph, pw, stride)
+        x, pool_param = pool_input(rng, x_shape, ph, pw), _param(ph, pw, stride)
         out, cache = ref_forward(x, pool_param)
         dout = normal_array(rng, out.shape)
         cases.run(describe_pool(x_shape, pool_param), check_backward, student_forward,
