@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-# Ten times ``checks.numerical_gradient``'s step (1e-5): stepping one element by h can neither
+# Ten times the step of ``checks.numerical_gradient`` (1e-5): stepping one element by h can neither
 # make nor break a tie. float32 keeps such values apart too (its spacing is 1e-6 near |x| = 8).
 # A nudge moves values only up to the next wider gap, which absorbs it: the suites' largest
 # arrays (16,384 values, spaced 1.5e-4 on average near 0) keep a standard deviation within 1%

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_forward, check_no_mutation,
-                                      describe_conv, expect_value_error, numerical_gradient)
+                                      describe_conv, expect_value_error, numerical_gradient,
+                                      numerical_input_gradient)
 from autograder.suites.hidden_inputs import normal_array
 from autograder.suites.misconceptions import check_backward, check_forward
 from autograder.suites.shrink import shrinking  # noqa: F401 (autouse: smallest failing inputs)
@@ -84,7 +85,7 @@ def test_conv_backward_fast_numeric(fast_layers, cases, hidden_rng):
         # (round-off over the step) is measured against the largest gradient (scaled), as
         # elementwise a gradient near 0 would fail the reference itself for some seeds.
         expected = {
-            "dx": numerical_gradient(lambda v: ref.conv_forward_fast(v, w, b, conv_param)[0], x, dout),
+            "dx": numerical_input_gradient(lambda v: ref.conv_forward_fast(v, w, b, conv_param)[0], x, dout),
             "dw": numerical_gradient(lambda v: ref.conv_forward_fast(x, v, b, conv_param)[0], w, dout),
             "db": numerical_gradient(lambda v: ref.conv_forward_fast(x, w, v, conv_param)[0], b, dout),
         }

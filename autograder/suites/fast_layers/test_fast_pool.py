@@ -7,7 +7,7 @@ import pytest
 
 from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, call_forward,
                                       check_max_pool_routing, check_no_mutation, describe_pool,
-                                      expect_value_error, numerical_gradient)
+                                      expect_value_error, numerical_input_gradient)
 from autograder.suites.hidden_inputs import normal_array, pool_input, tied_windows
 from autograder.suites.misconceptions import check_backward, check_forward, naming_backward
 from autograder.suites.shrink import shrinking  # noqa: F401 (autouse: smallest failing inputs)
@@ -101,7 +101,7 @@ def test_max_pool_backward_fast_numeric(fast_layers, cases, hidden_rng):
         # normal_array's values are MIN_GAP apart, so the step h never changes a window's max;
         # the error, round-off of sum(out * dout) over h, is measured against the largest
         # gradient (scaled), as elementwise a near-0 one would fail some seeds.
-        dx = numerical_gradient(lambda v: ref.max_pool_forward_fast(v, pool_param)[0], x, dout)
+        dx = numerical_input_gradient(lambda v: ref.max_pool_forward_fast(v, pool_param)[0], x, dout)
         cases.run(describe_pool(x_shape, pool_param), check_backward,
                   fast_layers.max_pool_forward_fast, fast_layers.max_pool_backward_fast,
                   (x, pool_param), dout, {"dx": dx}, NUMERIC_TOL, True)

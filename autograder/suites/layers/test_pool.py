@@ -4,7 +4,8 @@ import pytest
 
 from autograder.suites.checks import (FLOAT32_TOL, NUMERIC_TOL, call_backward, call_forward,
                                       check_max_pool_routing, check_no_mutation, describe_pool,
-                                      expect_value_error, linspace_array, numerical_gradient)
+                                      expect_value_error, linspace_array,
+                                      numerical_input_gradient)
 from autograder.suites.hidden_inputs import normal_array, pool_input, tied_windows
 from autograder.suites.misconceptions import check_backward, check_forward, naming_backward
 from autograder.suites.shrink import shrinking  # noqa: F401 (autouse: smallest failing inputs)
@@ -140,7 +141,7 @@ def test_pool_backward_numeric(layers, cases, hidden_rng):
             # normal_array's values are MIN_GAP apart, so the step h never changes a window's
             # max; the error, round-off of sum(out * dout) over h, is measured against the
             # largest gradient (scaled), as elementwise a near-0 one would fail some seeds.
-            dx = numerical_gradient(lambda v: ref_forward(v, pool_param)[0], x, dout)
+            dx = numerical_input_gradient(lambda v: ref_forward(v, pool_param)[0], x, dout)
             cases.run(f"{kind} pool, {describe_pool(x_shape, pool_param)}", check_backward,
                       student_forward, student_backward, (x, pool_param), dout, {"dx": dx},
                       NUMERIC_TOL, True)
