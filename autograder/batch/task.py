@@ -5,20 +5,22 @@ Dask sends this function by reference (its module and name), a request of paths,
 strings, and gets back a dict of JSON-ready values: the result, an error in words, the worker
 process's log and the worker's grader fingerprint. Student code runs only inside the sandbox
 that ``autograder.batch.worker`` starts; nothing the student wrote is ever unpickled, by Dask or
-by anything else, and no process serves two submissions.
+by anything else, and no process serves two submissions. The grader process is forked from
+this worker's warm zygote (``autograder.batch.zygote``), which has the grader imported already.
 """
 from __future__ import annotations
 
-import json
+import contextlib
 import os
 import signal
-import subprocess
-import sys
 import tempfile
+import threading
 from pathlib import Path
 
 from autograder.batch.cache import grader_fingerprint, read_result, result_to_dict
 from autograder.batch.cpus import cpu_group
+from autograder.batch.zygote import GraderProcess, Zygote, ZygoteGone
+from autograder.config import load_config
 from autograder.run import PROJECT_ROOT
 
 # After SIGTERM, time for the worker to close its sandbox before it is killed outright.
@@ -43,27 +45,20 @@ def grade_on_worker(request: dict) -> dict:
         worker_request = {key: request[key] for key in ("submission", "parts", "config", "thresholds",
                                                         "device", "data_dir", "call_timeout",
                                                         "seed")}
-        worker_request.update(output=str(output), parent_pid=os.getpid(),
-                              hide=[*request["hide"], scratch])
+        worker_request.update(output=str(output), hide=[*request["hide"], scratch])
         limit = request["limit"]
         with open(log, "w") as log_file:
-            # A session of its own: a kill of its process group takes whatever it left behind.
-            proc = subprocess.Popen([sys.executable, "-m", "autograder.batch.worker", json.dumps(worker_request)],
-                                    stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                    env=_worker_env(), start_new_session=True, pass_fds=locks)
-            _pin(proc.pid, cpus)
-            timed_out = False
+            grader = _fork_grader(worker_request, [log_file.fileno(), *locks])
+            _pin(grader.pid, cpus)
             try:
-                proc.wait(timeout=limit)
-            except subprocess.TimeoutExpired:
-                timed_out = True
+                timed_out = grader.wait(timeout=limit) is None
             finally:
-                _stop(proc)
+                _stop(grader)
         result = read_result(output)  # a result written just as the limit ran out still counts
         error = ""
         if result is None:
             error = (f"time limit of {limit:.0f} s for the whole submission exceeded" if timed_out
-                     else f"the grader failed on this submission (exit status {proc.returncode})")
+                     else f"the grader failed on this submission (exit status {grader.returncode})")
         return {"result": result_to_dict(result) if result else None, "error": error,
                 "log": log.read_text(errors="replace")[-LOG_TAIL_CHARS:], "fingerprint": fingerprint}
 
@@ -76,19 +71,43 @@ def _pin(pid: int, cpus: tuple) -> None:
         pass
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    """SIGTERM (the worker then closes its sandbox), SIGKILL after a grace period, then the group."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=STOP_GRACE)
-        except subprocess.TimeoutExpired:
-            pass
-    try:  # the worker's session: anything it started and left behind
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    proc.wait()
+def _stop(grader: GraderProcess) -> None:
+    """SIGTERM (the worker then closes its sandbox), SIGKILL after a grace period, then the group.
+    A grader whose zygote died is left to stop itself (it watches its parent)."""
+    try:
+        with contextlib.suppress(ZygoteGone):
+            if grader.wait(timeout=0) is None:
+                grader.signal(signal.SIGTERM)
+                if grader.wait(timeout=STOP_GRACE) is None:
+                    grader.signal(signal.SIGKILL)
+            grader.kill_group()  # the worker's session: anything it started and left behind
+            grader.wait()
+    finally:
+        grader.close()
+
+
+# This Dask worker's zygotes, by the modules they preload (one per set of parts graded).
+_zygotes: dict = {}
+_zygotes_lock = threading.Lock()
+
+
+def _fork_grader(request: dict, fds: list) -> GraderProcess:
+    """A grader process for ``request``, forked from this worker's zygote for its parts (started
+    at the first submission, and again if it has died)."""
+    config = load_config(Path(request["config"]) if request["config"] else None)
+    parts = config.select(request["parts"] or [])
+    preload = tuple(dict.fromkeys(f"reference.{module}" for part in parts for module, _ in part.contract))
+    with _zygotes_lock:
+        zygote = _zygotes.get(preload)
+        if zygote is None or not zygote.alive:
+            zygote = _zygotes[preload] = Zygote(preload, _worker_env())
+    try:
+        return zygote.fork(request, fds)
+    except ZygoteGone:
+        with _zygotes_lock:
+            if _zygotes.get(preload) is zygote:
+                zygote = _zygotes[preload] = Zygote(preload, _worker_env())
+        return zygote.fork(request, fds)
 
 
 def _worker_env() -> dict:

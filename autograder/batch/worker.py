@@ -1,7 +1,9 @@
 """Grade one submission in a process of its own: ``python -m autograder.batch.worker REQUEST``.
 
 The batch starts one worker per submission, so that whatever happens while grading one (a crash
-of the grader, a leak, a hang past every limit) ends with that process. REQUEST is a JSON object:
+of the grader, a leak, a hang past every limit) ends with that process. It starts it as a fork of
+its Dask worker's zygote (``autograder.batch.zygote``), which calls ``main`` as this command
+line would and leaves ``parent_pid`` to the fork. REQUEST is a JSON object:
 ``submission``, ``output`` (where the result goes), ``parts``, ``config``, ``thresholds``,
 ``device``, ``data_dir``, ``call_timeout``, ``seed``, ``hide`` and ``parent_pid`` (the Dask
 worker that started it). Exit status 0: the result was written.

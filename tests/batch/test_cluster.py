@@ -28,6 +28,9 @@ from cli import main
 from tests.batch.test_batch import BUGGY, PART, _folder, _quiet
 
 GRADER_PROCESS = "autograder.batch.worker"
+# Seconds after its fork at which a grader is at work (pinned to its CPUs, its sandbox starting):
+# a shapes grade takes longer than this, the worker pins the fork at once.
+MID_GRADE = 0.25
 
 
 class WorkerKiller(threading.Thread):
@@ -44,9 +47,10 @@ class WorkerKiller(threading.Thread):
             for grader in _grader_processes():
                 try:
                     wanted = grader.pid not in self.seen and self.target in " ".join(grader.cmdline())
-                    if wanted and time.time() - grader.create_time() > 1.0:  # mid-grade, not at start
+                    if wanted and time.time() - grader.create_time() > MID_GRADE:
                         self.seen.add(grader.pid)
-                        grader.parent().kill()  # the Dask worker; its nanny starts a new one
+                        # the Dask worker (the grader's parent is its zygote); its nanny starts a new one
+                        grader.parent().parent().kill()
                         self.killed += 1
                         break
                 except psutil.Error:
@@ -68,7 +72,7 @@ class CpuWatcher(threading.Thread):
             alive = {}
             for grader in _grader_processes():
                 try:
-                    if time.time() - grader.create_time() > 1.0:  # pinned once its imports are done
+                    if time.time() - grader.create_time() > MID_GRADE:  # pinned by then
                         alive[grader.pid] = frozenset(grader.cpu_affinity())
                 except psutil.Error:
                     continue
@@ -101,7 +105,9 @@ def _interrupted_then_resumed(class_dir: Path, out: Path) -> list:
     A last submission that takes seconds to import holds the batch open, so that Ctrl-C lands
     mid-batch however fast the others are graded (on a busy machine, the three of the class were
     all done before the signal came); it is graded by the resumed run and left out of the rows."""
-    marker = f"interrupted-batch-{os.getpid()}"  # in the environment of all it starts but sandboxes
+    # In the environment of all it starts but sandboxes and graders (a grader's title, which
+    # names its submission, takes the place of the environment it was forked with).
+    marker = f"interrupted-batch-{os.getpid()}"
     slow = _folder(class_dir / "zz_slow", "import time\ntime.sleep(5)\n"
                    + (class_dir / "alice" / "shapes.py").read_text())
     command = [sys.executable, "-m", "cli", "batch", str(class_dir), "--output", str(out / "gradebook.csv"),
@@ -115,14 +121,14 @@ def _interrupted_then_resumed(class_dir: Path, out: Path) -> list:
     cache, deadline = out / ".grade-cache", time.time() + 120
     graders = set()
     while not (list(cache.glob("*.json")) and graders) and time.time() < deadline:
-        graders |= {p.pid for p in _marked(marker, "autograder.batch.worker")} if list(cache.glob("*.json")) else set()
+        graders |= {p.pid for p in _graders_of(class_dir)} if list(cache.glob("*.json")) else set()
         time.sleep(0.1)
     batch.send_signal(signal.SIGINT)
     assert batch.wait(timeout=60) != 0
     deadline = time.time() + 30  # graders orphaned by the cluster's shutdown close their sandboxes
-    while (_marked(marker) or _sandboxed_by(graders)) and time.time() < deadline:
+    while (_marked(marker) or _graders_of(class_dir) or _sandboxed_by(graders)) and time.time() < deadline:
         time.sleep(0.2)
-    assert not _marked(marker) and not _sandboxed_by(graders)
+    assert not _marked(marker) and not _graders_of(class_dir) and not _sandboxed_by(graders)
     cached = len(list(cache.glob("*.json")))
     assert 1 <= cached < 4, cached
     report = run_batch(class_dir, BatchSettings(parts=(PART,), jobs=1), BatchOutputs(gradebook=out / "gradebook.csv"),
@@ -135,12 +141,25 @@ def _interrupted_then_resumed(class_dir: Path, out: Path) -> list:
     return rows[:-1]
 
 
-def _marked(marker: str, command: str = "") -> list:
-    """Processes whose environment holds ``marker`` (and whose command line ``command``)."""
+def _marked(marker: str) -> list:
+    """Processes whose environment holds ``marker``."""
     found = []
     for proc in psutil.process_iter():
         try:
-            if proc.environ().get("CLASS_TEST_RUN") == marker and command in " ".join(proc.cmdline()):
+            if proc.environ().get("CLASS_TEST_RUN") == marker:
+                found.append(proc)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _graders_of(class_dir: Path) -> list:
+    """Grader processes at work on a submission in ``class_dir`` (their title names it)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            command = " ".join(proc.cmdline())
+            if GRADER_PROCESS in command and str(class_dir) in command:
                 found.append(proc)
         except psutil.Error:
             pass
