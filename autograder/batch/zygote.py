@@ -154,6 +154,7 @@ def _serve(control: socket.socket) -> None:
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     signal.signal(signal.SIGCHLD, lambda *_: None)
+    zygote = os.getpid()  # the forks' parent, taken before the fork: it may die just after
     running: dict = {}  # pid -> reply socket
     exited: dict = {}  # reply socket -> pid, reaped once the worker closes the socket
     while True:
@@ -166,7 +167,7 @@ def _serve(control: socket.socket) -> None:
             pid = os.fork()
             if pid == 0:
                 _grade(json.loads(message), fds[1:], [control, replies, *running.values(), *exited],
-                       (wake_r, wake_w))
+                       (wake_r, wake_w), zygote)
             for fd in fds[1:]:
                 os.close(fd)
             try:
@@ -196,7 +197,7 @@ def _serve(control: socket.socket) -> None:
             replies.close()
 
 
-def _grade(request: dict, fds: list, sockets: list, pipe: tuple) -> None:
+def _grade(request: dict, fds: list, sockets: list, pipe: tuple, parent_pid: int) -> None:
     """In the fork: become ``python -m autograder.batch.worker REQUEST`` and exit with its status."""
     code = EXIT_CRASHED
     try:
@@ -216,7 +217,7 @@ def _grade(request: dict, fds: list, sockets: list, pipe: tuple) -> None:
         _title(request)
         from autograder.batch import worker
 
-        request["parent_pid"] = os.getppid()  # the zygote: gone with its Dask worker
+        request["parent_pid"] = parent_pid  # the zygote: gone with its Dask worker
         code = worker.main(["worker", json.dumps(request)])
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else EXIT_CRASHED
