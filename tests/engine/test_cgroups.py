@@ -122,9 +122,10 @@ def test_a_frozen_cgroup_left_by_a_dead_grader_is_thawed_killed_and_removed():
 
     if "freezer" not in HOST.parents:
         pytest.skip("no freezer here")
-    dead = subprocess.Popen(["true"])
-    dead.wait()  # a pid that no longer exists names the "dead grader"
-    name = f"{cgroups.PREFIX}{dead.pid}-1"
+    # The "grader" lives until its cgroup is set up: any grader starting meanwhile (tests run
+    # in parallel) sweeps the cgroups of dead graders, and would take this one half made.
+    grader = subprocess.Popen(["sleep", "600"])
+    name = f"{cgroups.PREFIX}{grader.pid}-1"
     folders = {c: parent / name for c, parent in HOST.parents.items()}
     for folder in set(folders.values()):
         folder.mkdir()
@@ -132,6 +133,8 @@ def test_a_frozen_cgroup_left_by_a_dead_grader_is_thawed_killed_and_removed():
         type("G", (), {"folders": folders})(), ["sleep", "600"]))
     time.sleep(0.3)
     cgroups._set_frozen(folders["freezer"], HOST.version, True)
+    grader.kill()
+    grader.wait()  # dead now: this sweep, or a parallel one, must thaw, kill and remove
     cgroups._remove_stale(HOST.parents.values())
     assert sleeper.wait(timeout=10) == -9
     assert not any(folder.exists() for folder in folders.values())
