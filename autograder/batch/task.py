@@ -92,22 +92,25 @@ _zygotes_lock = threading.Lock()
 
 
 def _fork_grader(request: dict, fds: list) -> GraderProcess:
-    """A grader process for ``request``, forked from this worker's zygote for its parts (started
-    at the first submission, and again if it has died)."""
+    """A grader process for ``request``, forked from this worker's zygote for its parts."""
     config = load_config(Path(request["config"]) if request["config"] else None)
     parts = config.select(request["parts"] or [])
     preload = tuple(dict.fromkeys(f"reference.{module}" for part in parts for module, _ in part.contract))
-    with _zygotes_lock:
-        zygote = _zygotes.get(preload)
-        if zygote is None or not zygote.alive:
-            zygote = _zygotes[preload] = Zygote(preload, _worker_env())
+    zygote = _zygote(preload)
     try:
         return zygote.fork(request, fds)
     except ZygoteGone:
-        with _zygotes_lock:
-            if _zygotes.get(preload) is zygote:
-                zygote = _zygotes[preload] = Zygote(preload, _worker_env())
-        return zygote.fork(request, fds)
+        return _zygote(preload, gone=zygote).fork(request, fds)
+
+
+def _zygote(preload: tuple, gone: Zygote | None = None) -> Zygote:
+    """This worker's zygote for ``preload``, started at the first submission, and again when it
+    has exited or is ``gone`` (it failed a fork)."""
+    with _zygotes_lock:
+        zygote = _zygotes.get(preload)
+        if zygote is None or zygote is gone or not zygote.alive:
+            zygote = _zygotes[preload] = Zygote(preload, _worker_env())
+        return zygote
 
 
 def _worker_env() -> dict:

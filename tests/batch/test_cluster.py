@@ -44,10 +44,9 @@ class WorkerKiller(threading.Thread):
 
     def run(self) -> None:
         while self.killed < self.times and not self.done.is_set():
-            for grader in _grader_processes():
+            for grader in _grader_processes(where=self.target):
                 try:
-                    wanted = grader.pid not in self.seen and self.target in " ".join(grader.cmdline())
-                    if wanted and time.time() - grader.create_time() > MID_GRADE:
+                    if grader.pid not in self.seen and time.time() - grader.create_time() > MID_GRADE:
                         self.seen.add(grader.pid)
                         # the Dask worker (the grader's parent is its zygote); its nanny starts a new one
                         grader.parent().parent().kill()
@@ -81,11 +80,14 @@ class CpuWatcher(threading.Thread):
             time.sleep(0.1)
 
 
-def _grader_processes() -> list:
+def _grader_processes(procs=None, where: str = "") -> list:
+    """Grader processes among ``procs`` (default: this test's descendants) whose command line,
+    the grader's title with its request, holds ``where`` (a submission's path, a class folder)."""
     found = []
-    for proc in psutil.Process().children(recursive=True):
+    for proc in psutil.Process().children(recursive=True) if procs is None else procs:
         try:
-            if GRADER_PROCESS in " ".join(proc.cmdline()):
+            command = " ".join(proc.cmdline())
+            if GRADER_PROCESS in command and where in command:
                 found.append(proc)
         except psutil.Error:
             pass
@@ -154,16 +156,9 @@ def _marked(marker: str) -> list:
 
 
 def _graders_of(class_dir: Path) -> list:
-    """Grader processes at work on a submission in ``class_dir`` (their title names it)."""
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            command = " ".join(proc.cmdline())
-            if GRADER_PROCESS in command and str(class_dir) in command:
-                found.append(proc)
-        except psutil.Error:
-            pass
-    return found
+    """Grader processes at work on a submission in ``class_dir``, wherever they are (a stopped
+    batch's orphans are nobody's descendants)."""
+    return _grader_processes(psutil.process_iter(), str(class_dir))
 
 
 def _sandboxed_by(graders: set) -> list:

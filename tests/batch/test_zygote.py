@@ -32,54 +32,47 @@ def _titled(pid: int, submission: str) -> bool:
     return False
 
 
-def _zygote() -> Zygote:
-    return Zygote(("reference.shapes",), {**os.environ, "OMP_NUM_THREADS": "1"})
+@pytest.fixture
+def zygote():
+    warm = Zygote(("reference.shapes",), {**os.environ, "OMP_NUM_THREADS": "1"})
+    yield warm
+    warm._proc.kill()  # a no-op once it has exited
+    warm._proc.wait()
 
 
-def test_each_submission_is_graded_in_a_fork_of_its_own(tmp_path):
-    zygote = _zygote()
-    try:
-        outcomes = []
-        for name in ("reference", "handout"):
-            submission = build_submission(name, tmp_path / name)
-            output = tmp_path / f"{name}.json"
-            with open(tmp_path / f"{name}.log", "w") as log:
-                grader = zygote.fork(_request(submission, output), [log.fileno()])
-            assert psutil.Process(grader.pid).ppid() == zygote._proc.pid
-            assert _titled(grader.pid, str(submission))  # ps names what it grades
-            assert grader.wait(timeout=120) == 0
-            grader.close()
-            tests = json.loads(output.read_text())["tests"]
-            outcomes.append((grader.pid, sum(t["score"] for t in tests)))
-        (first_pid, reference_score), (second_pid, handout_score) = outcomes
-        assert first_pid != second_pid != zygote._proc.pid
-        assert reference_score == POINTS and handout_score == 0
-        assert zygote.alive  # it only forks: grading either submission did not touch it
-    finally:
-        zygote._proc.kill()
-        zygote._proc.wait()
-
-
-def test_a_grader_that_fails_reports_its_status_and_writes_its_log(tmp_path):
-    zygote = _zygote()
-    try:
-        request = _request(tmp_path / "nowhere", tmp_path / "result.json")
-        request["parts"] = ["no-such-part"]
-        with open(tmp_path / "worker.log", "w") as log:
-            grader = zygote.fork(request, [log.fileno()])
-        assert grader.wait(timeout=60) not in (0, None)
+def test_each_submission_is_graded_in_a_fork_of_its_own(tmp_path, zygote):
+    outcomes = []
+    for name in ("reference", "handout"):
+        submission = build_submission(name, tmp_path / name)
+        output = tmp_path / f"{name}.json"
+        with open(tmp_path / f"{name}.log", "w") as log:
+            grader = zygote.fork(_request(submission, output), [log.fileno()])
+        assert psutil.Process(grader.pid).ppid() == zygote._proc.pid
+        assert _titled(grader.pid, str(submission))  # ps names what it grades
+        assert grader.wait(timeout=120) == 0
         grader.close()
-        assert "no-such-part" in (tmp_path / "worker.log").read_text()
-        assert not (tmp_path / "result.json").exists()
-    finally:
-        zygote._proc.kill()
-        zygote._proc.wait()
+        tests = json.loads(output.read_text())["tests"]
+        outcomes.append((grader.pid, sum(t["score"] for t in tests)))
+    (first_pid, reference_score), (second_pid, handout_score) = outcomes
+    assert first_pid != second_pid != zygote._proc.pid
+    assert reference_score == POINTS and handout_score == 0
+    assert zygote.alive  # it only forks: grading either submission did not touch it
+
+
+def test_a_grader_that_fails_reports_its_status_and_writes_its_log(tmp_path, zygote):
+    request = _request(tmp_path / "nowhere", tmp_path / "result.json")
+    request["parts"] = ["no-such-part"]
+    with open(tmp_path / "worker.log", "w") as log:
+        grader = zygote.fork(request, [log.fileno()])
+    assert grader.wait(timeout=60) not in (0, None)
+    grader.close()
+    assert "no-such-part" in (tmp_path / "worker.log").read_text()
+    assert not (tmp_path / "result.json").exists()
 
 
 @pytest.mark.slow
-def test_a_zygote_that_dies_mid_grade_is_reported_and_its_grader_stops(tmp_path):
+def test_a_zygote_that_dies_mid_grade_is_reported_and_its_grader_stops(tmp_path, zygote):
     slow = _folder(tmp_path / "slow", "import time\ntime.sleep(30)\n")
-    zygote = _zygote()
     with open(tmp_path / "worker.log", "w") as log:
         grader = zygote.fork(_request(slow, tmp_path / "result.json"), [log.fileno()])
     time.sleep(2)  # importing shapes.py in the sandbox
