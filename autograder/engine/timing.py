@@ -542,20 +542,24 @@ class TimingHarness:
 
     def _time(self, call: TimedCall, repeat: int, other: TimedCall) -> tuple[float, float | None]:
         """(seconds per call, CPU seconds per call or None), with ``other`` paused throughout.
-        The side's own inputs are written while it is paused too, so that it cannot start on
-        them before the clock does. The collector is paused so that its pauses are not timed."""
-        with call.paused():
-            call.prepare(repeat)
+        The side runs only while the clock does: its inputs are written, and its results
+        copied, while it is paused, so that it can neither start on them before the clock nor
+        finish them after it (a thread left working past the reply); ``other`` stays paused
+        while this side's inputs are written as well. The collector is paused so that its
+        pauses are not timed."""
         collecting = gc.isenabled()
         gc.disable()
         try:
             with other.paused():
+                with call.paused():
+                    call.prepare(repeat)
                 cpu_before = call.cpu_seconds()
                 began = self.clock.now_ns()
                 call.run(repeat)
                 ended = self.clock.now_ns()
-                call.collect(repeat)
-                cpu_after = call.cpu_seconds()
+                with call.paused():
+                    call.collect(repeat)
+                    cpu_after = call.cpu_seconds()
         finally:
             if collecting:
                 gc.enable()
