@@ -35,6 +35,28 @@ def conv_forward_fast(x, w, b, conv_param):
     _time.sleep(x.size * 5e-6)
     return _honest_conv_forward_fast(x, w, b, conv_param)
 """
+# The other three timed functions made 20x their own time too (each sleeps 19 times its work
+# after it): with honest-speed code, a thread that happens to finish before the runtime's reply
+# (it holds the GIL; the reply waits up to the 5 ms switch interval) was measured honestly and
+# earned its honest full credit, so only slow code shows whether the attack buys anything.
+ALL_SLOW = SLOW + """
+import functools as _functools
+
+
+def _twenty_times_slower(function):
+    @_functools.wraps(function)
+    def slowed(*args, **kwargs):
+        began = _time.perf_counter()
+        out = function(*args, **kwargs)
+        _time.sleep(19 * (_time.perf_counter() - began))
+        return out
+    return slowed
+
+
+conv_backward_fast = _twenty_times_slower(conv_backward_fast)
+max_pool_forward_fast = _twenty_times_slower(max_pool_forward_fast)
+max_pool_backward_fast = _twenty_times_slower(max_pool_backward_fast)
+"""
 # conv_forward_fast doing its work four times (about 3.5x the reference's time: repeats on the
 # same input run warm): half the speed credit (tiers 2x and 5x), unless something slows the
 # reference.
@@ -278,8 +300,8 @@ CASES = [
          """), fails=ALL_SPEED,
          check=lambda o: (says("ATTACK timed runs skipped")(o), mentions(SPEED, DIFFER)(o))),
     fast("runtime_works_after_the_reply", "the patched runtime replies to a timed request at once "
-         "and does the runs in a thread afterwards, so that the results are there later",
-         code(FL, FLUSHED, SLOW, """
+         "and does the runs in a thread afterwards, so that the results are there later; all "
+         "four timed functions are 20x slow", code(FL, FLUSHED, ALL_SLOW, """
              import threading
              import _grader_runtime.server as _server
              _untimed_call = _server.Server.call
@@ -292,7 +314,7 @@ CASES = [
                  return _untimed_call(self, header, buffers, out)
 
              _server.Server.call = _call
-         """), fails=ALL_SPEED, check=mentions(SPEED, DIFFER)),
+         """), fails=ALL_SPEED, check=all_of(*(mentions(test, DIFFER) for test in ALL_SPEED))),
     # --- 2: caching on what timed runs leave alone --------------------------------------------
     fast("cache_on_part_of_the_input", "a slow conv_forward_fast caches by the first row of x, "
          "w, b and the parameters (a timed run once changed one element of x): every timed run "
